@@ -1,0 +1,120 @@
+// Environment → typed, validated settings. The only module that reads
+// process.env; everything else receives a Config.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Parser<T> = (raw: string, name: string) => T;
+
+interface Setting<T> {
+  description: string;
+  default: T;
+  parse: Parser<T>;
+}
+
+const int =
+  (min: number, max: number): Parser<number> =>
+  (raw, name) => {
+    if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+    const n = Number(raw);
+    if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+
+const port: Parser<number> = int(0, 65535);
+
+const url =
+  (protocols: string[]): Parser<string> =>
+  (raw, name) => {
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      throw new ConfigError(`${name} must be a URL, got "${raw}"`);
+    }
+    if (!protocols.includes(u.protocol)) {
+      throw new ConfigError(`${name} must start with ${protocols.map((p) => `${p}//`).join(' or ')}, got "${raw}"`);
+    }
+    return raw.replace(/\/+$/, '');
+  };
+
+const oneOf =
+  <T extends string>(values: readonly T[]): Parser<T> =>
+  (raw, name) => {
+    if (!(values as readonly string[]).includes(raw)) {
+      throw new ConfigError(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
+    }
+    return raw as T;
+  };
+
+const text: Parser<string> = (raw) => raw;
+const optionalUrl = (protocols: string[]): Parser<string | null> => (raw, name) =>
+  raw === '' ? null : url(protocols)(raw, name);
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Every setting, its default and what it is for. `.env.example` mirrors this. */
+export const SETTINGS = {
+  HOST: { description: 'Interface both services listen on', default: '0.0.0.0', parse: text },
+  MOCK_PORT: { description: 'Port of the mock source API', default: 5000, parse: port },
+  PIPELINE_PORT: { description: 'Port of the pipeline API', default: 8000, parse: port },
+  DATABASE_URL: {
+    description: 'PostgreSQL server to use; empty starts the embedded PostgreSQL 15',
+    default: null,
+    parse: optionalUrl(['postgres:', 'postgresql:']),
+  },
+  EMBEDDED_PG_PORT: { description: 'Port of the embedded PostgreSQL', default: 54329, parse: int(1, 65535) },
+  EMBEDDED_PG_DIR: {
+    description: 'Data directory of the embedded PostgreSQL',
+    default: path.join(PACKAGE_ROOT, '.data', 'postgres'),
+    parse: (raw: string) => path.resolve(raw),
+  },
+  MOCK_SERVER_URL: {
+    description: 'Base URL of the source API the pipeline ingests from (default: the local mock)',
+    default: null,
+    parse: optionalUrl(['http:', 'https:']),
+  },
+  MOCK_DATA_FILE: {
+    description: 'JSON file of customer records the mock serves',
+    default: path.join(PACKAGE_ROOT, 'data', 'customers.json'),
+    parse: (raw: string) => path.resolve(raw),
+  },
+  MOCK_GENERATE: {
+    description: 'Serve N generated records instead of the data file (0 = use the file)',
+    default: 0,
+    parse: int(0, 50_000_000),
+  },
+  MOCK_SEED: { description: 'Seed of the generated dataset', default: 42, parse: int(0, 2 ** 31 - 1) },
+  MOCK_MAX_LIMIT: { description: 'Largest page size the mock accepts', default: 1000, parse: int(1, 100_000) },
+  INGEST_PAGE_SIZE: { description: 'Records asked for per source page', default: 1000, parse: int(1, 100_000) },
+  INGEST_CONCURRENCY: { description: 'Source pages fetched at once', default: 4, parse: int(1, 64) },
+  SOURCE_TIMEOUT_MS: { description: 'Timeout of one source request', default: 30_000, parse: int(1, 600_000) },
+  SOURCE_MAX_RETRIES: { description: 'Retries of one source page before the run fails', default: 5, parse: int(0, 100) },
+  SOURCE_RETRY_BASE_MS: { description: 'First retry delay (doubles each retry, with jitter)', default: 200, parse: int(0, 60_000) },
+  SOURCE_RETRY_MAX_MS: { description: 'Longest single retry delay', default: 10_000, parse: int(0, 600_000) },
+  DB_POOL_MAX: { description: 'Connections in the pipeline database pool', default: 10, parse: int(1, 1000) },
+  LOG_LEVEL: { description: 'Log level (fatal … trace, silent)', default: 'info', parse: oneOf(LOG_LEVELS) },
+} satisfies Record<string, Setting<unknown>>;
+
+type Settings = typeof SETTINGS;
+export type Config = { [K in keyof Settings]: Settings[K]['default'] | ReturnType<Settings[K]['parse']> } & {
+  /** MOCK_SERVER_URL, or the local mock when unset. */
+  sourceUrl: string;
+};
+
+/** Parses and validates every setting; throws a ConfigError naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const out: Record<string, unknown> = {};
+  for (const [name, setting] of Object.entries(SETTINGS) as [string, Setting<unknown>][]) {
+    const raw = env[name];
+    out[name] = raw === undefined || raw === '' ? setting.default : setting.parse(raw, name);
+  }
+  const cfg = out as Config;
+  cfg.sourceUrl = cfg.MOCK_SERVER_URL ?? `http://127.0.0.1:${cfg.MOCK_PORT}`;
+  return cfg;
+}

@@ -1,0 +1,119 @@
+// One error shape for both services: RFC 9457 problem details
+// (application/problem+json). `detail` is also the key FastAPI clients read.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+
+export interface InvalidParam {
+  name: string;
+  in: 'query' | 'path' | 'body' | 'header';
+  reason: string;
+}
+
+/** An error that is the client's to fix, or a known failure with its own status. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+export class NotFoundError extends HttpError {
+  constructor(message: string) {
+    super(404, message);
+  }
+}
+
+export class BadRequestError extends HttpError {
+  constructor(message: string, invalidParams: InvalidParam[] = []) {
+    super(400, message, invalidParams.length ? { invalid_params: invalidParams } : {});
+  }
+}
+
+export const ProblemSchema = {
+  $id: 'Problem',
+  type: 'object',
+  description: 'RFC 9457 problem details',
+  properties: {
+    type: { type: 'string', examples: ['about:blank'] },
+    title: { type: 'string', examples: ['Bad Request'] },
+    status: { type: 'integer', examples: [400] },
+    detail: { type: 'string', examples: ['querystring/limit must be <= 1000'] },
+    instance: { type: 'string' },
+    invalid_params: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { name: { type: 'string' }, in: { type: 'string' }, reason: { type: 'string' } },
+      },
+    },
+  },
+  required: ['type', 'title', 'status', 'detail'],
+  additionalProperties: true,
+} as const;
+
+export function sendProblem(
+  reply: FastifyReply,
+  status: number,
+  detail: string,
+  extra: Record<string, unknown> = {},
+): FastifyReply {
+  return reply
+    .code(status)
+    .type('application/problem+json; charset=utf-8')
+    .send(
+      JSON.stringify({
+        type: 'about:blank',
+        title: STATUS_CODES[status] ?? 'Error',
+        status,
+        detail,
+        instance: reply.request.url,
+        ...extra,
+      }),
+    );
+}
+
+const LOCATION: Record<string, InvalidParam['in']> = {
+  querystring: 'query',
+  params: 'path',
+  body: 'body',
+  headers: 'header',
+};
+
+function invalidParams(err: FastifyError): InvalidParam[] {
+  const where = LOCATION[err.validationContext ?? ''] ?? 'query';
+  return (err.validation ?? []).map((v) => {
+    const missing = (v.params as { missingProperty?: string } | undefined)?.missingProperty;
+    const name = missing ?? v.instancePath.replace(/^\//, '').replace(/\//g, '.');
+    return { name: name || '(root)', in: where, reason: v.message ?? 'is invalid' };
+  });
+}
+
+/** Installs the one error handler and the 404 handler of an app. */
+export function installErrorHandling(
+  app: FastifyInstance,
+  classify: (err: Error) => HttpError | null = () => null,
+): void {
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, `No route ${request.method} ${request.url.split('?')[0]}`));
+
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const err = (classify(error) as FastifyError | null) ?? error;
+    if (err instanceof HttpError) {
+      if (err.status >= 500) request.log.error({ err }, err.message);
+      return sendProblem(reply, err.status, err.message, err.extra);
+    }
+    if (err.validation) {
+      const params = invalidParams(err);
+      const detail = params.map((p) => `${p.name} ${p.reason}`).join('; ');
+      return sendProblem(reply, 400, detail, { invalid_params: params });
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) return sendProblem(reply, status, err.message);
+    // Our fault: log it with the request, tell the client nothing internal.
+    request.log.error({ err }, 'unhandled error');
+    return sendProblem(reply, status >= 500 ? status : 500, 'Internal server error');
+  });
+}

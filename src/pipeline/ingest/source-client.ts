@@ -1,0 +1,209 @@
+// Reads pages of the source API over a keep-alive undici pool. Transport
+// errors, timeouts, 5xx and 429 are retried by undici's RetryAgent with a
+// retry policy of ours (exponential backoff, full jitter, Retry-After); a page
+// whose body is malformed is re-requested under the same policy.
+import { Pool, RetryAgent } from 'undici';
+
+export class SourceError extends Error {
+  override name = 'SourceError';
+  constructor(
+    message: string,
+    readonly page?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface SourcePage {
+  page: number;
+  records: unknown[];
+  total: number | null;
+  /** The `limit` the source says it applied, when it says so. */
+  limit: number | null;
+}
+
+export interface RetryPolicy {
+  maxRetries: number;
+  baseMs: number;
+  maxMs: number;
+}
+
+export interface SourceClientOptions {
+  baseUrl: string;
+  timeoutMs: number;
+  connections: number;
+  retry: RetryPolicy;
+  /** Called once per retry, with why. */
+  onRetry?: (info: { page: number | null; attempt: number; delayMs: number; reason: string }) => void;
+  /** Aborts every request in flight and every wait (shutdown). */
+  signal?: AbortSignal;
+}
+
+const RETRY_STATUS = [408, 425, 429, 500, 502, 503, 504];
+const RETRY_CODES = [
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETDOWN',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'EHOSTUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+];
+
+/** Milliseconds a Retry-After value asks for (delta-seconds or an HTTP date), or null. */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | null {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (v === undefined || v.trim() === '') return null;
+  if (/^\s*\d+\s*$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
+
+/** Exponential backoff with full jitter; a server's Retry-After is a floor. */
+export function retryDelay(policy: RetryPolicy, attempt: number, retryAfterMs: number | null): number {
+  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
+  const jittered = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+  return retryAfterMs === null ? jittered : Math.min(Math.max(retryAfterMs, jittered), Math.max(policy.maxMs, retryAfterMs));
+}
+
+function describe(err: unknown): string {
+  const e = err as { statusCode?: number; code?: string; message?: string };
+  if (e.statusCode) return `HTTP ${e.statusCode}`;
+  return e.code ? `${e.code}${e.message ? `: ${e.message}` : ''}` : String(e.message ?? err);
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+
+export class SourceClient {
+  private readonly pool: Pool;
+  private readonly agent: RetryAgent;
+  private readonly origin: string;
+  private readonly basePath: string;
+
+  constructor(private readonly opts: SourceClientOptions) {
+    const u = new URL(opts.baseUrl);
+    this.origin = u.origin;
+    this.basePath = u.pathname.replace(/\/+$/, '');
+    this.pool = new Pool(this.origin, {
+      connections: opts.connections,
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+      connect: { timeout: opts.timeoutMs },
+      keepAliveTimeout: 10_000,
+    });
+    const policy = opts.retry;
+    this.agent = new RetryAgent(this.pool, {
+      maxRetries: policy.maxRetries,
+      statusCodes: RETRY_STATUS,
+      errorCodes: RETRY_CODES,
+      retry: (err, { state, opts: reqOpts }, cb) => {
+        const e = err as { statusCode?: number; code?: string; headers?: Record<string, string | string[]> };
+        const retryable =
+          (e.statusCode !== undefined && RETRY_STATUS.includes(e.statusCode)) ||
+          (e.statusCode === undefined && e.code !== undefined && RETRY_CODES.includes(e.code));
+        if (!retryable || state.counter > policy.maxRetries || this.opts.signal?.aborted) return cb(err);
+        const delayMs = retryDelay(policy, state.counter, parseRetryAfter(e.headers?.['retry-after']));
+        const page = Number(new URLSearchParams(String(reqOpts.path).split('?')[1]).get('page')) || null;
+        this.opts.onRetry?.({ page, attempt: state.counter, delayMs, reason: describe(err) });
+        sleep(delayMs, this.opts.signal).then(
+          () => cb(null),
+          () => cb(err),
+        );
+      },
+    });
+  }
+
+  private async getJson(path: string): Promise<unknown> {
+    let res: Awaited<ReturnType<RetryAgent['request']>>;
+    try {
+      res = await this.agent.request({
+        origin: this.origin,
+        path: this.basePath + path,
+        method: 'GET',
+        headers: { accept: 'application/json' },
+        signal: this.opts.signal,
+      });
+    } catch (err) {
+      // RetryAgent has already spent its retries on this.
+      throw Object.assign(new Error(describe(err)), { permanent: true });
+    }
+    if (res.statusCode !== 200) {
+      await res.body.dump().catch(() => {});
+      throw Object.assign(new Error(`HTTP ${res.statusCode}`), { permanent: true });
+    }
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (err) {
+      // A body cut short (reset, timeout) is a malformed page: ours to retry.
+      throw new Error(`body read failed: ${describe(err)}`);
+    }
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new Error(`body is not JSON (${text.length} bytes)`);
+    }
+  }
+
+  /** One page, retried until it is a well-formed page or the retries run out. */
+  async fetchPage(page: number, limit: number): Promise<SourcePage> {
+    const policy = this.opts.retry;
+    for (let attempt = 1; ; attempt++) {
+      let reason: string;
+      try {
+        const body = await this.getJson(`/api/customers?page=${page}&limit=${limit}`);
+        const shaped = asPage(page, body);
+        if (typeof shaped !== 'string') return shaped;
+        reason = shaped;
+      } catch (err) {
+        if (this.opts.signal?.aborted) throw new SourceError('ingest cancelled', page);
+        if ((err as { permanent?: boolean }).permanent) {
+          throw new SourceError(`source page ${page} failed: ${(err as Error).message}`, page);
+        }
+        reason = (err as Error).message;
+      }
+      if (attempt > policy.maxRetries) {
+        throw new SourceError(`source page ${page} is malformed after ${attempt} attempts: ${reason}`, page);
+      }
+      const delayMs = retryDelay(policy, attempt, null);
+      this.opts.onRetry?.({ page, attempt, delayMs, reason });
+      await sleep(delayMs, this.opts.signal).catch(() => {
+        throw new SourceError('ingest cancelled', page);
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close().catch(() => {});
+  }
+}
+
+/** A page, or why the body is not one. */
+function asPage(page: number, body: unknown): SourcePage | string {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'body is not a JSON object';
+  const b = body as { data?: unknown; total?: unknown; limit?: unknown };
+  if (!Array.isArray(b.data)) return 'body has no "data" array';
+  const total = typeof b.total === 'number' && Number.isInteger(b.total) && b.total >= 0 ? b.total : null;
+  const limit = typeof b.limit === 'number' && Number.isInteger(b.limit) && b.limit > 0 ? b.limit : null;
+  return { page, records: b.data, total, limit };
+}

@@ -1,0 +1,41 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { Pool } from 'pg';
+import { migrationsApplied } from '../db/migrate.js';
+import { HttpError } from '../../http/errors.js';
+
+export const healthRoutes: FastifyPluginAsyncTypebox<{ pool: Pool }> = async (app, { pool }) => {
+  app.get(
+    '/api/health',
+    {
+      schema: {
+        summary: 'Liveness: the process answers',
+        response: { 200: Type.Object({ status: Type.Literal('ok'), service: Type.String() }) },
+      },
+    },
+    async () => ({ status: 'ok' as const, service: 'pipeline' }),
+  );
+
+  app.get(
+    '/api/ready',
+    {
+      schema: {
+        summary: 'Readiness: the database answers and every migration is applied',
+        response: {
+          200: Type.Object({ status: Type.Literal('ready'), database: Type.Literal('ok') }),
+          503: Type.Ref('Problem'),
+        },
+      },
+    },
+    async () => {
+      let ok: boolean;
+      try {
+        ok = await migrationsApplied(pool);
+      } catch (err) {
+        throw new HttpError(503, `database unavailable: ${(err as Error).message}`);
+      }
+      if (!ok) throw new HttpError(503, 'database migrations are not applied');
+      return { status: 'ready' as const, database: 'ok' as const };
+    },
+  );
+};

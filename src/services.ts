@@ -1,0 +1,89 @@
+// Wiring: settings → logger, database, apps. Shared by the process entry
+// points and by the end-to-end tests, so both start the same system.
+import pino, { type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { buildMockApp } from './mock-server/app.js';
+import { generatedDataset, loadDataFile, type Dataset } from './mock-server/dataset.js';
+import { buildPipelineApp } from './pipeline/app.js';
+import { openDatabase, type Database } from './pipeline/db/database.js';
+import { migrate } from './pipeline/db/migrate.js';
+import { recoverAbandonedRuns } from './pipeline/ingest/ingest.js';
+
+export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, name: string): Logger {
+  return pino({ name, level: config.LOG_LEVEL });
+}
+
+export interface Running {
+  app: FastifyInstance;
+  url: string;
+  close(): Promise<void>;
+}
+
+export function mockDataset(config: Pick<Config, 'MOCK_GENERATE' | 'MOCK_SEED' | 'MOCK_DATA_FILE'>): Dataset {
+  return config.MOCK_GENERATE > 0
+    ? generatedDataset(config.MOCK_GENERATE, config.MOCK_SEED)
+    : loadDataFile(config.MOCK_DATA_FILE);
+}
+
+export async function startMock(config: Config, logger: Logger, port = config.MOCK_PORT): Promise<Running> {
+  const app = await buildMockApp({ dataset: mockDataset(config), maxLimit: config.MOCK_MAX_LIMIT, logger });
+  await app.listen({ host: config.HOST, port });
+  const address = app.server.address();
+  const actualPort = typeof address === 'object' && address ? address.port : port;
+  return { app, url: `http://127.0.0.1:${actualPort}`, close: () => app.close() };
+}
+
+export interface RunningPipeline extends Running {
+  db: Database;
+}
+
+export async function startPipeline(
+  config: Config,
+  logger: Logger,
+  opts: { port?: number; sourceUrl?: string } = {},
+): Promise<RunningPipeline> {
+  const db = await openDatabase({
+    databaseUrl: config.DATABASE_URL,
+    embeddedDir: config.EMBEDDED_PG_DIR,
+    embeddedPort: config.EMBEDDED_PG_PORT,
+    poolMax: config.DB_POOL_MAX,
+    logger,
+  });
+  try {
+    const applied = await migrate(db.pool);
+    if (applied.length) logger.info({ applied }, 'migrations applied');
+    const abandoned = await recoverAbandonedRuns(db.pool);
+    if (abandoned) logger.warn({ abandoned }, 'runs left running by a stopped process marked failed');
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const shutdown = new AbortController();
+  const app = await buildPipelineApp({
+    pool: db.pool,
+    config: { ...config, sourceUrl: opts.sourceUrl ?? config.sourceUrl },
+    logger,
+    shutdownSignal: shutdown.signal,
+  });
+  try {
+    await app.listen({ host: config.HOST, port: opts.port ?? config.PIPELINE_PORT });
+  } catch (err) {
+    await app.close();
+    await db.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const actualPort = typeof address === 'object' && address ? address.port : config.PIPELINE_PORT;
+  return {
+    app,
+    db,
+    url: `http://127.0.0.1:${actualPort}`,
+    async close() {
+      // Stop fetching and roll back an ingest in flight, let requests finish, then the database.
+      shutdown.abort(new Error('shutting down'));
+      await app.close();
+      await db.close();
+    },
+  };
+}

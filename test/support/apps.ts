@@ -1,0 +1,70 @@
+// Real apps on real servers: the mock source on port 0 over given records,
+// and the pipeline app (requests by inject) on a fresh database.
+import type { FastifyInstance } from 'fastify';
+import { buildMockApp } from '../../src/mock-server/app.js';
+import { datasetFromRecords, type Dataset } from '../../src/mock-server/dataset.js';
+import { buildPipelineApp, type PipelineAppDeps } from '../../src/pipeline/app.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
+
+export interface MockSource {
+  app: FastifyInstance;
+  url: string;
+  /** Replaces what the source serves (a source that changes between runs). */
+  setRecords(records: unknown[]): void;
+  close(): Promise<void>;
+}
+
+export async function startMockSource(records: unknown[] | Dataset, maxLimit = 1000): Promise<MockSource> {
+  let current: Dataset = Array.isArray(records) ? datasetFromRecords(records) : records;
+  // A dataset whose contents can be swapped under a running server.
+  const dataset: Dataset = {
+    get size() {
+      return current.size;
+    },
+    slice: (a, b) => current.slice(a, b),
+    get: (id) => current.get(id),
+  };
+  const app = await buildMockApp({ dataset, maxLimit });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    app,
+    url,
+    setRecords(next) {
+      current = datasetFromRecords(next);
+    },
+    close: () => app.close(),
+  };
+}
+
+export const TEST_INGEST_CONFIG: Omit<PipelineAppDeps['config'], 'sourceUrl'> = {
+  INGEST_PAGE_SIZE: 1000,
+  INGEST_CONCURRENCY: 4,
+  SOURCE_TIMEOUT_MS: 5000,
+  SOURCE_MAX_RETRIES: 3,
+  SOURCE_RETRY_BASE_MS: 10,
+  SOURCE_RETRY_MAX_MS: 100,
+};
+
+export interface TestPipeline {
+  app: FastifyInstance;
+  db: TestDatabase;
+  close(): Promise<void>;
+}
+
+export async function buildTestPipeline(
+  sourceUrl: string,
+  config: Partial<PipelineAppDeps['config']> = {},
+  db?: TestDatabase,
+): Promise<TestPipeline> {
+  const database = db ?? (await createTestDatabase());
+  const app = await buildPipelineApp({ pool: database.pool, config: { ...TEST_INGEST_CONFIG, sourceUrl, ...config } });
+  await app.ready();
+  return {
+    app,
+    db: database,
+    async close() {
+      await app.close();
+      if (!db) await database.drop();
+    },
+  };
+}
