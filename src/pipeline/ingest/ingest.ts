@@ -243,9 +243,10 @@ async function fetchAllPages(
     while (!abort.signal.aborted && failure === null) {
       const p = next;
       if (p > endPage) return;
-      // Within what `total` announces, plus one page to confirm the end, go
-      // ahead; past it, probe one page at a time, after full pages only.
-      const knownEnd = Math.ceil(total / size) + 1;
+      // Up to the page `total` says is the last (one more when that page is
+      // full, to confirm the end), go ahead; past it, probe one page at a
+      // time, and only after every earlier page came back full.
+      const knownEnd = Math.floor(total / size) + 1;
       if (p > knownEnd && p > highestFull + 1) {
         if (inFlight === 0) return;
         await new Promise<void>((r) => waiters.push(r));

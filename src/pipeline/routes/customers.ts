@@ -41,7 +41,9 @@ export const customersRoutes: FastifyPluginAsyncTypebox<{ pool: Pool; maxLimit: 
       },
     },
     async (request) => {
-      const customer = await getCustomer(pool, request.params.customer_id);
+      const id = request.params.customer_id;
+      // PostgreSQL text cannot hold NUL, so no stored id contains one.
+      const customer = id.includes('\u0000') ? null : await getCustomer(pool, id);
       if (!customer) throw new NotFoundError(`Customer ${request.params.customer_id} not found`);
       return customer;
     },
