@@ -27,7 +27,12 @@ export function mockDataset(config: Pick<Config, 'MOCK_GENERATE' | 'MOCK_SEED' |
 }
 
 export async function startMock(config: Config, logger: Logger, port = config.MOCK_PORT): Promise<Running> {
-  const app = await buildMockApp({ dataset: mockDataset(config), maxLimit: config.MOCK_MAX_LIMIT, logger });
+  const app = await buildMockApp({
+    dataset: mockDataset(config),
+    maxLimit: config.MOCK_MAX_LIMIT,
+    logger,
+    faults: config.MOCK_FAULTS,
+  });
   await app.listen({ host: config.HOST, port });
   const address = app.server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;

@@ -48,6 +48,15 @@ export async function buildPipelineApp(deps: PipelineAppDeps): Promise<FastifyIn
   });
   app.addSchema(CustomerSchema);
 
+  // A response finished after shutdown began (an ingest rolled back by it)
+  // closes its connection, so the server's close is not held up by keep-alive.
+  const shutdownSignal = deps.shutdownSignal;
+  if (shutdownSignal) {
+    app.addHook('onSend', async (_request, reply) => {
+      if (shutdownSignal.aborted) reply.header('connection', 'close');
+    });
+  }
+
   await app.register(healthRoutes, { pool: deps.pool });
   await app.register(customersRoutes, { pool: deps.pool, maxLimit: 1000 });
   await app.register(ingestRoutes, { pool: deps.pool, ingest: ingestOptions(deps.config), signal: deps.shutdownSignal });

@@ -184,17 +184,21 @@ export async function runIngest(
   } catch (err) {
     abort.abort(err);
     writer?.abort();
-    const dbError = !(err instanceof SourceError);
+    const cancelled = ctx.signal?.aborted === true;
+    const dbError = !cancelled && !(err instanceof SourceError);
     // A connection whose COPY or query failed is not reusable: drop it.
     await client.query('ROLLBACK').catch(() => {});
     release(dbError ? (err as Error) : undefined);
-    const message =
-      err instanceof SourceError ? err.message : `database error: ${(err as Error).message ?? String(err)}`;
+    const message = cancelled
+      ? 'cancelled: the service is shutting down'
+      : err instanceof SourceError
+        ? err.message
+        : `database error: ${(err as Error).message ?? String(err)}`;
     runLog?.error({ err }, 'ingest failed');
     await finishRun(pool, runId, 'failed', { ...counts, inserted: 0, updated: 0, unchanged: 0 }, message).catch(
       (e: Error) => runLog?.error({ err: e }, 'could not record the failed run'),
     );
-    throw new IngestFailedError(dbError ? 503 : 502, `Ingest failed: ${message}`, runId);
+    throw new IngestFailedError(dbError || cancelled ? 503 : 502, `Ingest failed: ${message}`, runId);
   } finally {
     ctx.signal?.removeEventListener('abort', onOuterAbort);
     await source.close();
