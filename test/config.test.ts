@@ -1,0 +1,37 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, PACKAGE_ROOT, SETTINGS } from '../src/config.js';
+
+describe('settings', () => {
+  it('has a working default for every setting', () => {
+    const cfg = loadConfig({});
+    expect(cfg).toMatchObject({ MOCK_PORT: 5000, PIPELINE_PORT: 8000, DATABASE_URL: null, INGEST_CONCURRENCY: 4 });
+    expect(cfg.sourceUrl).toBe('http://127.0.0.1:5000');
+  });
+
+  it('reads values from the environment', () => {
+    const cfg = loadConfig({ PIPELINE_PORT: '8080', DATABASE_URL: 'postgresql://u@db:5432/x', MOCK_SERVER_URL: 'http://mock:5000/' });
+    expect(cfg).toMatchObject({ PIPELINE_PORT: 8080, DATABASE_URL: 'postgresql://u@db:5432/x', sourceUrl: 'http://mock:5000' });
+  });
+
+  it.each([
+    ['MOCK_PORT', 'abc', /MOCK_PORT must be a whole number/],
+    ['PIPELINE_PORT', '70000', /PIPELINE_PORT must be between 0 and 65535/],
+    ['DATABASE_URL', 'mysql://x', /DATABASE_URL must start with postgres:\/\/ or postgresql:\/\//],
+    ['MOCK_SERVER_URL', 'not a url', /MOCK_SERVER_URL must be a URL/],
+    ['INGEST_CONCURRENCY', '0', /INGEST_CONCURRENCY must be between 1 and 64/],
+    ['LOG_LEVEL', 'loud', /LOG_LEVEL must be one of/],
+  ])('stops on a bad %s with a message naming it', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('is documented: every setting is in the README and .env.example', () => {
+    const readme = readFileSync(path.join(PACKAGE_ROOT, 'README.md'), 'utf8');
+    const example = readFileSync(path.join(PACKAGE_ROOT, '.env.example'), 'utf8');
+    for (const name of Object.keys(SETTINGS)) {
+      expect(readme, name).toContain(`\`${name}\``);
+      expect(example, name).toMatch(new RegExp(`^${name}=`, 'm'));
+    }
+  });
+});
