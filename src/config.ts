@@ -2,6 +2,7 @@
 // process.env; everything else receives a Config.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FaultSpecError, parseFaultSpec, type FaultSpec } from './mock-server/faults.js';
 
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -56,6 +57,15 @@ const text: Parser<string> = (raw) => raw;
 const optionalUrl = (protocols: string[]): Parser<string | null> => (raw, name) =>
   raw === '' ? null : url(protocols)(raw, name);
 
+const faultSpec: Parser<FaultSpec | null> = (raw, name) => {
+  try {
+    return parseFaultSpec(raw);
+  } catch (err) {
+    if (err instanceof FaultSpecError) throw new ConfigError(`${name}: ${err.message}`);
+    throw err;
+  }
+};
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Every setting, its default and what it is for. `.env.example` mirrors this. */
@@ -91,6 +101,12 @@ export const SETTINGS = {
   },
   MOCK_SEED: { description: 'Seed of the generated dataset', default: 42, parse: int(0, 2 ** 31 - 1) },
   MOCK_MAX_LIMIT: { description: 'Largest page size the mock accepts', default: 1000, parse: int(1, 100_000) },
+  MOCK_FAULTS: {
+    description:
+      'Faults the mock injects into /api/customers, e.g. "errorRate=0.1,rateLimitEvery=20,seed=7" (format in src/mock-server/faults.ts); empty = none',
+    default: null,
+    parse: faultSpec,
+  },
   INGEST_PAGE_SIZE: { description: 'Records asked for per source page', default: 1000, parse: int(1, 100_000) },
   INGEST_CONCURRENCY: { description: 'Source pages fetched at once', default: 4, parse: int(1, 64) },
   SOURCE_TIMEOUT_MS: { description: 'Timeout of one source request', default: 30_000, parse: int(1, 600_000) },

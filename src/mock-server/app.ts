@@ -9,18 +9,45 @@ import { registerDocs } from '../http/docs.js';
 import { serverOptions } from '../http/server-options.js';
 import type { Dataset } from './dataset.js';
 import { PageQuery } from '../http/paging.js';
+import { FAULT_SPEC_DOC, FaultInjector, faultHooks, type FaultSpec } from './faults.js';
 
 export interface MockAppOptions {
   dataset: Dataset;
   /** Largest `limit` accepted (MOCK_MAX_LIMIT). */
   maxLimit?: number;
+  /**
+   * Serve at most this many records per page whatever `limit` asks, and
+   * answer with the asked limit: a source that caps its pages silently.
+   */
+  capLimit?: number;
   logger?: FastifyBaseLogger | false;
+  /**
+   * Faults injected into /api/customers routes (MOCK_FAULTS): a spec, its
+   * compact text, or an injector the caller keeps (to read its tallies or
+   * change the spec while the server runs). See faults.ts.
+   */
+  faults?: FaultSpec | string | FaultInjector | null;
 }
+
+const FaultQuery = {
+  fault: Type.Optional(Type.String({ description: 'a fault spec for this request (see the description)' })),
+};
+// Answers only an injected fault gives (documentation; they are sent pre-serialised).
+const FaultResponses = {
+  429: Type.Ref('Problem', { description: 'injected fault: rate limited, with Retry-After' }),
+  '5xx': Type.Ref('Problem', { description: 'injected fault: errorStatus (503 by default)' }),
+};
+const FaultHeaders = Type.Object({
+  'x-mock-fault': Type.Optional(Type.String({ description: 'a fault spec for this request (see the description)' })),
+});
 
 export async function buildMockApp(opts: MockAppOptions): Promise<FastifyInstance> {
   const { dataset } = opts;
   const maxLimit = opts.maxLimit ?? 1000;
   const app = Fastify(serverOptions(opts.logger)).withTypeProvider<TypeBoxTypeProvider>();
+  const injector = opts.faults instanceof FaultInjector ? opts.faults : new FaultInjector(opts.faults ?? null);
+  // Route-level hooks: faults touch the data routes, never health or docs.
+  const faults = faultHooks(injector);
 
   installErrorHandling(app);
   await registerDocs(app, {
@@ -46,9 +73,13 @@ export async function buildMockApp(opts: MockAppOptions): Promise<FastifyInstanc
   app.get(
     '/api/customers',
     {
+      onRequest: faults.onRequest,
+      onSend: faults.onSend,
       schema: {
         summary: 'A page of customer records, in data-file order',
-        querystring: PageQuery(maxLimit),
+        description: FAULT_SPEC_DOC,
+        querystring: Type.Object({ ...PageQuery(maxLimit).properties, ...FaultQuery }),
+        headers: FaultHeaders,
         response: {
           200: Type.Object({
             data: Type.Array(Type.Ref('Customer')),
@@ -57,13 +88,15 @@ export async function buildMockApp(opts: MockAppOptions): Promise<FastifyInstanc
             limit: Type.Integer(),
           }),
           400: Type.Ref('Problem'),
+          ...FaultResponses,
         },
       },
     },
     async (request, reply) => {
       const { page, limit } = request.query;
-      const start = (page - 1) * limit;
-      const rows = start < dataset.size ? dataset.slice(start, start + limit) : [];
+      const served = Math.min(limit, opts.capLimit ?? limit);
+      const start = (page - 1) * served;
+      const rows = dataset.slice(start, start + served);
       // Pre-serialised records: the page body is a join, not a re-serialisation.
       return reply
         .type('application/json; charset=utf-8')
@@ -74,10 +107,15 @@ export async function buildMockApp(opts: MockAppOptions): Promise<FastifyInstanc
   app.get(
     '/api/customers/:customer_id',
     {
+      onRequest: faults.onRequest,
+      onSend: faults.onSend,
       schema: {
         summary: 'One customer record by id',
+        description: FAULT_SPEC_DOC,
         params: Type.Object({ customer_id: Type.String() }),
-        response: { 200: Type.Ref('Customer'), 404: Type.Ref('Problem') },
+        querystring: Type.Object(FaultQuery),
+        headers: FaultHeaders,
+        response: { 200: Type.Ref('Customer'), 400: Type.Ref('Problem'), 404: Type.Ref('Problem'), ...FaultResponses },
       },
     },
     async (request, reply) => {

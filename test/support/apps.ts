@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildMockApp } from '../../src/mock-server/app.js';
 import { datasetFromRecords, type Dataset } from '../../src/mock-server/dataset.js';
+import { FaultInjector, type FaultSpec } from '../../src/mock-server/faults.js';
 import { buildPipelineApp, type PipelineAppDeps } from '../../src/pipeline/app.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
@@ -11,10 +12,17 @@ export interface MockSource {
   url: string;
   /** Replaces what the source serves (a source that changes between runs). */
   setRecords(records: unknown[]): void;
+  /** The server's faults: read its tallies, or `set()` another spec between runs. */
+  faults: FaultInjector;
   close(): Promise<void>;
 }
 
-export async function startMockSource(records: unknown[] | Dataset, maxLimit = 1000): Promise<MockSource> {
+export async function startMockSource(
+  records: unknown[] | Dataset,
+  maxLimit = 1000,
+  faults: FaultSpec | string | null = null,
+  capLimit?: number,
+): Promise<MockSource> {
   let current: Dataset = Array.isArray(records) ? datasetFromRecords(records) : records;
   // A dataset whose contents can be swapped under a running server.
   const dataset: Dataset = {
@@ -24,7 +32,8 @@ export async function startMockSource(records: unknown[] | Dataset, maxLimit = 1
     slice: (a, b) => current.slice(a, b),
     get: (id) => current.get(id),
   };
-  const app = await buildMockApp({ dataset, maxLimit });
+  const injector = new FaultInjector(faults);
+  const app = await buildMockApp({ dataset, maxLimit, faults: injector, capLimit });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     app,
@@ -32,6 +41,7 @@ export async function startMockSource(records: unknown[] | Dataset, maxLimit = 1
     setRecords(next) {
       current = datasetFromRecords(next);
     },
+    faults: injector,
     close: () => app.close(),
   };
 }

@@ -18,7 +18,28 @@ export async function getCustomer(pool: Pool, customerId: string): Promise<Custo
   return rows[0] ?? null;
 }
 
-/** A page in customer_id order, and the exact total (kept by triggers, not counted). */
+/** Anchors are every ANCHOR_STRIDE-th id (migrations/0003_page_anchors.sql). */
+export const ANCHOR_STRIDE = 100;
+
+/** $1 = limit, $2 = offset. */
+export const LIST_SQL = `WITH m AS (SELECT n, version = anchors_version AS fresh FROM customers_count),
+                a AS (SELECT pa.customer_id FROM customers_page_anchors pa, m
+                      WHERE m.fresh AND pa.bucket = ($2::bigint / ${ANCHOR_STRIDE}))
+           SELECT m.n AS total, p.*
+           FROM m LEFT JOIN LATERAL (
+             SELECT ${COLUMNS} FROM customers
+             WHERE customer_id >= COALESCE((SELECT customer_id FROM a), '')
+             ORDER BY customer_id
+             OFFSET CASE WHEN EXISTS (SELECT 1 FROM a) THEN $2::bigint % ${ANCHOR_STRIDE} ELSE $2::bigint END
+             LIMIT CASE WHEN $2::bigint < m.n THEN $1::bigint ELSE 0 END
+           ) AS p ON true`;
+
+/**
+ * A page in customer_id order, and the exact total (kept by triggers, not
+ * counted), from one snapshot. A deep page starts at the anchor of its
+ * bucket, so it reads at most ANCHOR_STRIDE + limit index entries; when the
+ * anchors are out of date it falls back to a plain OFFSET.
+ */
 export async function listCustomers(
   pool: Pool,
   page: number,
@@ -26,12 +47,18 @@ export async function listCustomers(
 ): Promise<{ data: Customer[]; total: number }> {
   const { rows } = await pool.query<Customer & { total: string }>({
     name: 'customers-page',
-    text: `SELECT (SELECT n FROM customers_count) AS total, p.*
-           FROM (SELECT ${COLUMNS} FROM customers ORDER BY customer_id LIMIT $1 OFFSET $2) AS p
-           RIGHT JOIN (SELECT 1) AS one ON true`,
+    text: LIST_SQL,
     values: [limit, (page - 1) * limit],
   });
   const total = Number(rows[0]?.total ?? 0);
   const data = rows[0]?.customer_id == null ? [] : rows.map(({ total: _t, ...c }) => c as Customer);
   return { data, total };
+}
+
+/** Rebuilds the page anchors when the set of ids changed since they were built. */
+export async function refreshPageAnchors(db: Pick<Pool, 'query'>): Promise<boolean> {
+  const { rows } = await db.query<{ stale: boolean }>('SELECT version <> anchors_version AS stale FROM customers_count');
+  if (!rows[0]?.stale) return false;
+  await db.query('SELECT rebuild_customers_page_anchors()');
+  return true;
 }

@@ -6,6 +6,7 @@ import { validateCustomer } from '../../customer.js';
 import { HttpError } from '../../http/errors.js';
 import { SourceClient, SourceError, type RetryPolicy, type SourcePage } from './source-client.js';
 import { StagingWriter, mergeStaging, rejectedRow, stagingRow } from './loader.js';
+import { refreshPageAnchors } from '../db/customers-repository.js';
 import {
   INGEST_LOCK_KEY,
   createRun,
@@ -167,6 +168,7 @@ export async function runIngest(
     counts.inserted = merged.inserted;
     counts.updated = merged.updated;
     counts.unchanged = merged.unchanged;
+    await refreshPageAnchors(client);
     // The run's final state commits with its data, atomically.
     await finishRun(client, runId, 'succeeded', counts);
     await client.query('COMMIT');

@@ -2,7 +2,7 @@
 // errors, timeouts, 5xx and 429 are retried by undici's RetryAgent with a
 // retry policy of ours (exponential backoff, full jitter, Retry-After); a page
 // whose body is malformed is re-requested under the same policy.
-import { Pool, RetryAgent } from 'undici';
+import { Pool, RetryAgent, type Dispatcher } from 'undici';
 
 export class SourceError extends Error {
   override name = 'SourceError';
@@ -37,6 +37,11 @@ export interface SourceClientOptions {
   onRetry?: (info: { page: number | null; attempt: number; delayMs: number; reason: string }) => void;
   /** Aborts every request in flight and every wait (shutdown). */
   signal?: AbortSignal;
+}
+
+/** Per-request state shared with the retry policy: has the response reached us? */
+interface Attempt {
+  responded: boolean;
 }
 
 const RETRY_STATUS = [408, 425, 429, 500, 502, 503, 504];
@@ -121,7 +126,12 @@ export class SourceClient {
         const retryable =
           (e.statusCode !== undefined && RETRY_STATUS.includes(e.statusCode)) ||
           (e.statusCode === undefined && e.code !== undefined && RETRY_CODES.includes(e.code));
-        if (!retryable || state.counter > policy.maxRetries || this.opts.signal?.aborted) return cb(err);
+        // A body cut after its headers were handed to us: undici would resume
+        // it with a Range request, which the source does not serve (the
+        // resume fails, after one more request and one more counted retry).
+        // Let it fail here; fetchPage re-requests the page, counted once.
+        const bodyStarted = (reqOpts as { attempt?: Attempt }).attempt?.responded === true;
+        if (!retryable || bodyStarted || state.counter > policy.maxRetries || this.opts.signal?.aborted) return cb(err);
         const delayMs = retryDelay(policy, state.counter, parseRetryAfter(e.headers?.['retry-after']));
         const page = Number(new URLSearchParams(String(reqOpts.path).split('?')[1]).get('page')) || null;
         this.opts.onRetry?.({ page, attempt: state.counter, delayMs, reason: describe(err) });
@@ -135,14 +145,20 @@ export class SourceClient {
 
   private async getJson(path: string): Promise<unknown> {
     let res: Awaited<ReturnType<RetryAgent['request']>>;
+    // Travels with the request options to the retry policy above (undici
+    // passes unknown options through to it).
+    const attempt: Attempt = { responded: false };
+    const request: Dispatcher.RequestOptions & { attempt: Attempt } = {
+      origin: this.origin,
+      path: this.basePath + path,
+      method: 'GET',
+      headers: { accept: 'application/json' },
+      signal: this.opts.signal,
+      attempt,
+    };
     try {
-      res = await this.agent.request({
-        origin: this.origin,
-        path: this.basePath + path,
-        method: 'GET',
-        headers: { accept: 'application/json' },
-        signal: this.opts.signal,
-      });
+      res = await this.agent.request(request);
+      attempt.responded = true;
     } catch (err) {
       // RetryAgent has already spent its retries on this.
       throw Object.assign(new Error(describe(err)), { permanent: true });

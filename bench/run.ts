@@ -1,0 +1,414 @@
+// `npm run bench`: starts the real mock server and the pipeline (each in its
+// own process) on a fresh PostgreSQL database, measures ingest against the
+// COPY+merge floor, the read API against a constant route of the same app,
+// and the mock; prints one table and rewrites BENCHMARKS.md.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { generatedId } from '../src/mock-server/dataset.js';
+import { Child, compileChildren, killChildren } from './children.js';
+import { checkpoint, createBenchDatabase, emptyCustomers, findServer, markWrites, sampleActivity, type BenchDatabase, type Server, type WriteCounts } from './database.js';
+import { prepareCopyText, runFloor } from './floor.js';
+import { measure, randomPath } from './load.js';
+import { readPrevious, renderTable, writeMarkdown, type IngestResults, type ReadResults, type Results, type RssResults } from './report.js';
+import { changedCount } from './variants.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const OUTPUT = path.join(ROOT, 'BENCHMARKS.md');
+
+const { values: args } = parseArgs({
+  options: {
+    records: { type: 'string', default: '200000' },
+    repeat: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '32' },
+    warmup: { type: 'string', default: '2' },
+    rss: { type: 'boolean', default: false },
+    'rss-only': { type: 'boolean', default: false },
+    parts: { type: 'string', default: 'ingest,read' },
+    'rss-sizes': { type: 'string', default: '100000,1000000' },
+    profile: { type: 'boolean', default: false },
+    tsx: { type: 'boolean', default: false },
+    phases: { type: 'boolean', default: false },
+    'no-write': { type: 'boolean', default: false },
+    'timeout-min': { type: 'string', default: '30' },
+  },
+  strict: true,
+});
+
+function positive(name: string, raw: string): number {
+  const n = Number(raw.replace(/_/g, ''));
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`bench: --${name} must be a positive whole number, got "${raw}"\n`);
+    process.exit(2);
+  }
+  return n;
+}
+const RECORDS = positive('records', args.records);
+const REPEAT = positive('repeat', args.repeat);
+const DURATION = positive('duration', args.duration);
+const CONNECTIONS = positive('connections', args.connections);
+const WARMUP = Number(args.warmup);
+const RSS_SIZES = args['rss-sizes'].split(',').map((s) => positive('rss-sizes', s));
+const PARTS = new Set(args['rss-only'] ? ['rss'] : [...args.parts.split(','), ...(args.rss ? ['rss'] : [])]);
+for (const p of PARTS) if (!['ingest', 'read', 'rss'].includes(p)) {
+  process.stderr.write(`bench: --parts takes ingest, read and rss, got "${p}"\n`);
+  process.exit(2);
+}
+const COMMAND = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+
+const t0 = performance.now();
+function log(line: string): void {
+  process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
+}
+
+// ---- lifecycle ------------------------------------------------------------
+
+const cleanups: (() => Promise<void>)[] = [];
+let cleaning: Promise<void> | null = null;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const c of cleanups.reverse()) await c().catch((e: Error) => log(`cleanup: ${e.message}`));
+    killChildren();
+  })();
+  return cleaning;
+}
+async function fail(message: string, code: number): Promise<never> {
+  process.stderr.write(`\nbench: ${message}\n`);
+  const guard = setTimeout(() => process.exit(code), 20_000);
+  guard.unref();
+  await cleanup();
+  process.exit(code);
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void fail(`stopped by ${sig}`, 130));
+const budget = setTimeout(
+  () => void fail(`over the time budget (--timeout-min ${args['timeout-min']})`, 3),
+  Number(args['timeout-min']) * 60_000,
+);
+budget.unref();
+
+// ---- helpers --------------------------------------------------------------
+
+const MB = 1024 * 1024;
+const workDir = mkdtempSync(path.join(os.tmpdir(), 'cp-bench-'));
+cleanups.push(async () => rmSync(workDir, { recursive: true, force: true }));
+const profileDir = path.join(ROOT, 'bench', '.profiles');
+
+function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  // The production settings, from a clean slate: only what the bench decides.
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production', ...extra };
+  return env;
+}
+
+function profileArgs(name: string): string[] {
+  if (!args.profile) return [];
+  mkdirSync(profileDir, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`];
+}
+
+async function startMock(records: number): Promise<Child> {
+  const mock = await Child.start('mock', 'serve-mock.ts', {
+    env: childEnv({ BENCH_RECORDS: String(records) }),
+    logFile: path.join(workDir, 'mock.log'),
+    tsx: args.tsx,
+    nodeArgs: profileArgs('mock'),
+  });
+  cleanups.push(() => mock.stop());
+  return mock;
+}
+
+async function startPipeline(db: BenchDatabase, mock: Child): Promise<Child> {
+  const pipeline = await Child.start('pipeline', 'serve-pipeline.ts', {
+    env: childEnv({ DATABASE_URL: db.url, MOCK_SERVER_URL: mock.url }),
+    logFile: path.join(workDir, 'pipeline.log'),
+    tsx: args.tsx,
+    nodeArgs: profileArgs('pipeline'),
+  });
+  cleanups.push(() => pipeline.stop());
+  return pipeline;
+}
+
+async function setDataset(mock: Child, size: number, version: number): Promise<void> {
+  await mock.request({ type: 'dataset', size, version });
+}
+
+interface IngestAnswer {
+  seconds: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  records_processed: number;
+}
+
+async function ingest(pipeline: Child, expectProcessed: number): Promise<IngestAnswer> {
+  const start = performance.now();
+  const res = await fetch(`${pipeline.url}/api/ingest`, { method: 'POST', signal: AbortSignal.timeout(15 * 60_000) });
+  const seconds = (performance.now() - start) / 1000;
+  const body = (await res.json()) as Omit<IngestAnswer, 'seconds'> & { detail?: string; message?: string };
+  if (res.status !== 200) throw new Error(`POST /api/ingest answered ${res.status}: ${JSON.stringify(body)}`);
+  if (body.records_processed !== expectProcessed) {
+    throw new Error(`ingest processed ${body.records_processed} records, expected ${expectProcessed}`);
+  }
+  return { ...body, seconds };
+}
+
+/** Waits until the pipeline's queries left over from a load run have finished (at most 2 min). */
+async function quiesce(db: BenchDatabase): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const { rows } = await db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+       WHERE datname = $1 AND pid <> pg_backend_pid() AND state = 'active' AND backend_type = 'client backend'`,
+      [db.name],
+    );
+    if (rows[0]!.n === 0 || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await new Promise((r) => setTimeout(r, 500));
+}
+
+async function vacuum(db: BenchDatabase): Promise<void> {
+  await db.pool.query('VACUUM (ANALYZE) customers');
+}
+
+const fmt = (s: number) => `${s.toFixed(2)} s`;
+const mbs = (b: number) => Math.round((b / MB) * 10) / 10;
+
+// ---- the measurements -----------------------------------------------------
+
+async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): Promise<IngestResults> {
+  const n = RECORDS;
+  log(`preparing the COPY text of ${n.toLocaleString('en-US')} records (untimed)`);
+  let base: string[] | null = prepareCopyText(n, 0);
+  await setDataset(mock, n, 0);
+
+  const first: number[] = [];
+  const firstFloor: number[] = [];
+  const firstWrites: WriteCounts[] = [];
+  await pipeline.resetPeak();
+  const timedIngest = async (label: string, expect: { inserted?: number; updated?: number }) => {
+    await checkpoint(db.pool);
+    const mark = await markWrites(db.pool);
+    const sampler = args.phases ? sampleActivity(db.pool, db.name) : null;
+    const a = await ingest(pipeline, n);
+    const phases = await sampler?.stop();
+    const w = await mark.wait();
+    if (phases) {
+      const parts = Object.entries(phases).sort((x, y) => y[1] - x[1]).map(([k, s]) => `${k} ${s.toFixed(2)} s`);
+      log(`  database sessions during it: ${parts.join('; ')}`);
+    }
+    if (expect.inserted !== undefined && a.inserted !== expect.inserted) throw new Error(`${label}: inserted ${a.inserted}, expected ${expect.inserted}`);
+    log(`${label}: ${fmt(a.seconds)} (inserted ${a.inserted}, updated ${a.updated}, unchanged ${a.unchanged}; row versions ${w.rowVersions}, new xmin ${w.rowsWithNewXmin})`);
+    return { a, w };
+  };
+  const timedFloor = async (label: string, chunks: string[], end: 'commit' | 'rollback') => {
+    await checkpoint(db.pool);
+    const f = await runFloor(db.pool, chunks, end);
+    log(`${label}: ${fmt(f.seconds)} (COPY ${fmt(f.copySeconds)}, ANALYZE+merge ${fmt(f.mergeSeconds)}; inserted ${f.counts.inserted}, updated ${f.counts.updated})`);
+    return f;
+  };
+
+  for (let r = 0; r < REPEAT; r++) {
+    // Alternate which goes first, so that drift hits both; both start from an empty table.
+    const order = r % 2 === 0 ? ['floor', 'ingest'] : ['ingest', 'floor'];
+    for (const what of order) {
+      await emptyCustomers(db.pool);
+      if (what === 'floor') firstFloor.push((await timedFloor(`first-ingest floor ${r + 1}/${REPEAT}`, base, 'commit')).seconds);
+      else {
+        const { a, w } = await timedIngest(`first ingest ${r + 1}/${REPEAT}`, { inserted: n });
+        first.push(a.seconds);
+        firstWrites.push(w);
+      }
+    }
+  }
+  const firstPeakRssMB = mbs((await pipeline.memory()).peak);
+  log('VACUUM ANALYZE customers (what autovacuum does after a bulk load)');
+  await vacuum(db);
+
+  const unchanged: number[] = [];
+  const unchangedFloor: number[] = [];
+  const unchangedWrites: WriteCounts[] = [];
+  for (let r = 0; r < REPEAT; r++) {
+    const order = r % 2 === 0 ? ['floor', 'ingest'] : ['ingest', 'floor'];
+    for (const what of order) {
+      if (what === 'floor') unchangedFloor.push((await timedFloor(`unchanged floor ${r + 1}/${REPEAT}`, base, 'rollback')).seconds);
+      else {
+        const { a, w } = await timedIngest(`unchanged re-ingest ${r + 1}/${REPEAT}`, { inserted: 0 });
+        unchanged.push(a.seconds);
+        unchangedWrites.push(w);
+      }
+    }
+  }
+  base = null;
+
+  const changed: number[] = [];
+  const changedFloor: number[] = [];
+  const changedWrites: WriteCounts[] = [];
+  const changedUpdated: number[] = [];
+  for (let v = 1; v <= REPEAT; v++) {
+    const chunks = prepareCopyText(n, v);
+    await setDataset(mock, n, v);
+    // The floor rolls back, so the ingest that follows starts from the same state.
+    changedFloor.push((await timedFloor(`10%-changed floor ${v}/${REPEAT}`, chunks, 'rollback')).seconds);
+    const { a, w } = await timedIngest(`10%-changed re-ingest ${v}/${REPEAT}`, { inserted: 0 });
+    changed.push(a.seconds);
+    changedWrites.push(w);
+    changedUpdated.push(a.updated);
+  }
+  await setDataset(mock, n, 0);
+
+  return {
+    date: new Date().toISOString(),
+    command: COMMAND,
+    records: n,
+    repeat: REPEAT,
+    first: { seconds: first },
+    firstFloor: { seconds: firstFloor },
+    firstWrites,
+    firstPeakRssMB,
+    unchanged: { seconds: unchanged },
+    unchangedFloor: { seconds: unchangedFloor },
+    unchangedWrites,
+    changed: { seconds: changed },
+    changedFloor: { seconds: changedFloor },
+    changedWrites,
+    changedUpdated,
+    changedExpected: changedCount(n),
+  };
+}
+
+async function measureRead(db: BenchDatabase, mock: Child, pipeline: Child): Promise<ReadResults> {
+  const n = RECORDS;
+  await setDataset(mock, n, 0);
+  log('VACUUM ANALYZE customers before the read API runs');
+  await vacuum(db);
+  const opts = { connections: CONNECTIONS, duration: DURATION, warmup: WARMUP };
+  const randomId = () => generatedId(Math.floor(Math.random() * n));
+  const limit = 10;
+  const deepPage = Math.floor(n / 2 / limit) + 1;
+  const mockPages = Math.max(1, Math.floor(n / 100));
+  const run = async (label: string, url: string, req: Parameters<typeof measure>[1]) => {
+    await quiesce(db);
+    const r = await measure(url, req, opts);
+    log(`${label}: ${Math.round(r.reqPerSec)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms`);
+    return r;
+  };
+  const ceilingFirst = await run('ceiling /bench/constant', pipeline.url, { method: 'GET', path: '/bench/constant' });
+  const byId = await run('pipeline GET by id', pipeline.url, randomPath(() => `/api/customers/${randomId()}`));
+  const list = await run('pipeline list page 1', pipeline.url, { method: 'GET', path: `/api/customers?page=1&limit=${limit}` });
+  const deep = await run(`pipeline list page ${deepPage}`, pipeline.url, { method: 'GET', path: `/api/customers?page=${deepPage}&limit=${limit}` });
+  const mockList = await run(
+    'mock list limit=100',
+    mock.url,
+    randomPath(() => `/api/customers?page=${1 + Math.floor(Math.random() * mockPages)}&limit=100`),
+  );
+  const mockLookup = await run('mock lookup', mock.url, randomPath(() => `/api/customers/${randomId()}`));
+  const ceilingLast = await run('ceiling /bench/constant (again)', pipeline.url, { method: 'GET', path: '/bench/constant' });
+  return {
+    date: new Date().toISOString(),
+    command: COMMAND,
+    records: n,
+    connections: CONNECTIONS,
+    duration: DURATION,
+    ceiling: [ceilingFirst, ceilingLast],
+    byId,
+    list,
+    deep: { ...deep, page: deepPage },
+    mockList,
+    mockLookup,
+  };
+}
+
+async function measureRss(db: BenchDatabase, mock: Child): Promise<RssResults> {
+  const sizes: RssResults['sizes'] = [];
+  for (const size of RSS_SIZES) {
+    await emptyCustomers(db.pool);
+    await setDataset(mock, size, 0);
+    const pipeline = await startPipeline(db, mock);
+    await new Promise((r) => setTimeout(r, 1000)); // let start-up settle
+    const idle = await pipeline.memory();
+    const a = await ingest(pipeline, size);
+    const mem = await pipeline.memory();
+    await pipeline.stop();
+    sizes.push({ records: size, idleMB: mbs(idle.rss), peakMB: mbs(mem.peak), seconds: a.seconds });
+    log(`RSS, ${size.toLocaleString('en-US')} records: idle ${mbs(idle.rss)} MB, peak ${mbs(mem.peak)} MB (ingest ${fmt(a.seconds)})`);
+  }
+  return { date: new Date().toISOString(), command: COMMAND, sizes };
+}
+
+// ---- main -----------------------------------------------------------------
+
+async function main(): Promise<void> {
+  let server: Server;
+  try {
+    server = await findServer(process.env.DATABASE_URL);
+  } catch (err) {
+    return fail((err as Error).message, 2);
+  }
+  cleanups.push(() => server.stop());
+  const db = await createBenchDatabase(server);
+  cleanups.push(() => db.drop());
+  log(`PostgreSQL ${server.version}, ${server.kind}; database ${db.name}`);
+
+  if (!args.tsx) {
+    log('compiling the servers (tsc → bench/.build), to run them as production does');
+    const warnings = await compileChildren();
+    if (warnings) log(`tsc reported errors (JavaScript emitted anyway):\n${warnings.split('\n').slice(0, 10).join('\n')}`);
+  }
+  const mock = await startMock(PARTS.has('ingest') || PARTS.has('read') ? RECORDS : RSS_SIZES[0]!);
+  const cpus = os.cpus();
+  const results: Results = {
+    env: {
+      date: new Date().toISOString(),
+      cpu: cpus[0]?.model.trim() ?? 'unknown',
+      cores: os.availableParallelism(),
+      memoryGB: Math.round(os.totalmem() / 1024 ** 3),
+      os: `${os.type()} ${os.release()} ${os.arch()}`,
+      node: process.version,
+      postgres: server.version,
+      database: server.kind,
+      runtime: args.tsx ? 'TypeScript via tsx (--tsx)' : 'compiled by tsc, plain node (as in the Docker image)',
+      loadavg: [os.loadavg()[0]!, 0],
+    },
+  };
+  if (PARTS.has('ingest') || PARTS.has('read')) {
+    const pipeline = await startPipeline(db, mock);
+    log(`mock ${mock.url} (pid ${mock.pid}), pipeline ${pipeline.url} (pid ${pipeline.pid}); ${RECORDS.toLocaleString('en-US')} records`);
+    if (PARTS.has('ingest')) results.ingest = await measureIngest(db, mock, pipeline);
+    else {
+      log('loading the table for the read API (one ingest, untimed)');
+      await setDataset(mock, RECORDS, 0);
+      await ingest(pipeline, RECORDS);
+    }
+    if (PARTS.has('read')) results.read = await measureRead(db, mock, pipeline);
+    await pipeline.stop();
+  }
+  if (PARTS.has('rss')) results.rss = await measureRss(db, mock);
+
+  results.env.loadavg[1] = os.loadavg()[0]!;
+  // Carry over what this run did not measure.
+  const previous = readPrevious(OUTPUT);
+  if (previous) {
+    results.ingest ??= previous.ingest;
+    results.read ??= previous.read;
+    results.rss ??= previous.rss;
+  }
+  const table = renderTable(results);
+  process.stdout.write(`\n${table}\n`);
+  if (!args['no-write']) {
+    writeMarkdown(OUTPUT, results);
+    log(`wrote ${path.relative(process.cwd(), OUTPUT) || OUTPUT}`);
+  }
+  if (args.profile) log(`CPU profiles of the pipeline in ${profileDir}`);
+}
+
+try {
+  await main();
+} catch (err) {
+  await fail((err as Error).stack ?? String(err), 1);
+}
+await cleanup();
+log('done');
+process.exit(0);
