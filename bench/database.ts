@@ -66,7 +66,7 @@ export async function findServer(databaseUrl: string | undefined): Promise<Serve
   }
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
-  const version = (await client.query<{ v: string }>('SHOW server_version')).rows[0]!.v;
+  const version = (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
   await client.end();
   return {
     adminUrl,

@@ -18,7 +18,8 @@ const dataset: Dataset = {
   get: (id) => current.get(id),
 };
 const logger = createLogger(config, 'customer-pipeline').child({ service: 'mock' });
-const app = await buildMockApp({ dataset, maxLimit: config.MOCK_MAX_LIMIT, logger });
+// As services.ts startMock builds it, over the bench's dataset.
+const app = await buildMockApp({ dataset, maxLimit: config.MOCK_MAX_LIMIT, logger, faults: config.MOCK_FAULTS });
 await app.listen({ host: '127.0.0.1', port: 0 });
 const address = app.server.address();
 const port = typeof address === 'object' && address ? address.port : 0;

@@ -113,6 +113,11 @@ export const SETTINGS = {
   SOURCE_MAX_RETRIES: { description: 'Retries of one source page before the run fails', default: 5, parse: int(0, 100) },
   SOURCE_RETRY_BASE_MS: { description: 'First retry delay (doubles each retry, with jitter)', default: 200, parse: int(0, 60_000) },
   SOURCE_RETRY_MAX_MS: { description: 'Longest single retry delay', default: 10_000, parse: int(0, 600_000) },
+  SOURCE_RETRY_BUDGET_MS: {
+    description: 'Total time one ingest may wait between source retries, Retry-After included',
+    default: 120_000,
+    parse: int(0, 3_600_000),
+  },
   DB_POOL_MAX: { description: 'Connections in the pipeline database pool', default: 10, parse: int(1, 1000) },
   LOG_LEVEL: { description: 'Log level (fatal … trace, silent)', default: 'info', parse: oneOf(LOG_LEVELS) },
 } satisfies Record<string, Setting<unknown>>;

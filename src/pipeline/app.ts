@@ -18,7 +18,7 @@ export interface PipelineAppDeps {
   pool: Pool;
   config: Pick<
     Config,
-    'sourceUrl' | 'INGEST_PAGE_SIZE' | 'INGEST_CONCURRENCY' | 'SOURCE_TIMEOUT_MS' | 'SOURCE_MAX_RETRIES' | 'SOURCE_RETRY_BASE_MS' | 'SOURCE_RETRY_MAX_MS'
+    'sourceUrl' | 'INGEST_PAGE_SIZE' | 'INGEST_CONCURRENCY' | 'SOURCE_TIMEOUT_MS' | 'SOURCE_MAX_RETRIES' | 'SOURCE_RETRY_BASE_MS' | 'SOURCE_RETRY_MAX_MS' | 'SOURCE_RETRY_BUDGET_MS'
   >;
   logger?: FastifyBaseLogger | false;
   /** Aborted at shutdown: an ingest in flight stops fetching and rolls back. */
@@ -31,7 +31,7 @@ export function ingestOptions(config: PipelineAppDeps['config']): IngestOptions 
     pageSize: config.INGEST_PAGE_SIZE,
     concurrency: config.INGEST_CONCURRENCY,
     timeoutMs: config.SOURCE_TIMEOUT_MS,
-    retry: { maxRetries: config.SOURCE_MAX_RETRIES, baseMs: config.SOURCE_RETRY_BASE_MS, maxMs: config.SOURCE_RETRY_MAX_MS },
+    retry: { maxRetries: config.SOURCE_MAX_RETRIES, baseMs: config.SOURCE_RETRY_BASE_MS, maxMs: config.SOURCE_RETRY_MAX_MS, budgetMs: config.SOURCE_RETRY_BUDGET_MS },
   };
 }
 

@@ -184,6 +184,13 @@ describe('POST /api/ingest against a source that keeps failing', () => {
     expect(list.data[0]).toMatchObject({ id: result.body.run_id, status: 'failed' });
   });
 
+  it('fails the run at once when Retry-After asks for more than the retry budget', async () => {
+    const s = await setup('rateLimitEvery=1,retryAfter=3600', { SOURCE_RETRY_BUDGET_MS: 5_000 });
+    const stored = await expectFailedRun(s, await ingest(s), /HTTP 429; retry budget exhausted \(a 3600 s wait/);
+    expect(stored.retries).toBe(0); // it did not wait: the test's timeout would have caught an hour
+    expect(await customerCount()).toBe(0);
+  });
+
   it('fails the run when every page is not JSON', async () => {
     const s = await setup('malformedRate=1');
     const stored = await expectFailedRun(s, await ingest(s), /not JSON/);

@@ -53,6 +53,7 @@ export const TEST_INGEST_CONFIG: Omit<PipelineAppDeps['config'], 'sourceUrl'> = 
   SOURCE_MAX_RETRIES: 3,
   SOURCE_RETRY_BASE_MS: 10,
   SOURCE_RETRY_MAX_MS: 100,
+  SOURCE_RETRY_BUDGET_MS: 30_000,
 };
 
 export interface TestPipeline {

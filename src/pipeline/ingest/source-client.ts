@@ -26,6 +26,8 @@ export interface RetryPolicy {
   maxRetries: number;
   baseMs: number;
   maxMs: number;
+  /** Total time one run may spend waiting between retries, Retry-After included. */
+  budgetMs: number;
 }
 
 export interface SourceClientOptions {
@@ -72,11 +74,15 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   return Number.isNaN(at) ? null : Math.max(0, at - now);
 }
 
-/** Exponential backoff with full jitter; a server's Retry-After is a floor. */
+/**
+ * Exponential backoff with jitter (between half and all of base·2^(n-1),
+ * capped at maxMs); a server's Retry-After is honoured in full (the run's
+ * retry budget bounds it).
+ */
 export function retryDelay(policy: RetryPolicy, attempt: number, retryAfterMs: number | null): number {
   const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
   const jittered = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-  return retryAfterMs === null ? jittered : Math.min(Math.max(retryAfterMs, jittered), Math.max(policy.maxMs, retryAfterMs));
+  return retryAfterMs === null ? jittered : Math.max(retryAfterMs, jittered);
 }
 
 function describe(err: unknown): string {
@@ -133,6 +139,8 @@ export class SourceClient {
         const bodyStarted = (reqOpts as { attempt?: Attempt }).attempt?.responded === true;
         if (!retryable || bodyStarted || state.counter > policy.maxRetries || this.opts.signal?.aborted) return cb(err);
         const delayMs = retryDelay(policy, state.counter, parseRetryAfter(e.headers?.['retry-after']));
+        const overBudget = this.spend(delayMs);
+        if (overBudget) return cb(new Error(`${describe(err)}; ${overBudget}`));
         const page = Number(new URLSearchParams(String(reqOpts.path).split('?')[1]).get('page')) || null;
         this.opts.onRetry?.({ page, attempt: state.counter, delayMs, reason: describe(err) });
         sleep(delayMs, this.opts.signal).then(
@@ -202,11 +210,25 @@ export class SourceClient {
         throw new SourceError(`source page ${page} is malformed after ${attempt} attempts: ${reason}`, page);
       }
       const delayMs = retryDelay(policy, attempt, null);
+      const overBudget = this.spend(delayMs);
+      if (overBudget) throw new SourceError(`source page ${page} is malformed (${reason}); ${overBudget}`, page);
       this.opts.onRetry?.({ page, attempt, delayMs, reason });
       await sleep(delayMs, this.opts.signal).catch(() => {
         throw new SourceError('ingest cancelled', page);
       });
     }
+  }
+
+  private waitedMs = 0;
+
+  /** Books a wait against the run's retry budget; says why not when it would overrun. */
+  private spend(delayMs: number): string | null {
+    const budget = this.opts.retry.budgetMs;
+    if (this.waitedMs + delayMs > budget) {
+      return `retry budget exhausted (a ${Math.ceil(delayMs / 1000)} s wait after ${Math.round(this.waitedMs / 1000)} s of ${Math.round(budget / 1000)} s spent)`;
+    }
+    this.waitedMs += delayMs;
+    return null;
   }
 
   async close(): Promise<void> {
