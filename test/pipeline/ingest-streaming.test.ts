@@ -1,0 +1,48 @@
+// Pages are staged while the fetch goes on: memory holds a bounded number of
+// pages, never the source. Watched from outside through PostgreSQL's own
+// progress view of the run's COPY.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generatedDataset } from '../../src/mock-server/dataset.js';
+import { buildTestPipeline, startMockSource, type MockSource, type TestPipeline } from '../support/apps.js';
+
+const RECORDS = 4_000;
+const PAGE = 50;
+const CONCURRENCY = 2;
+
+describe('POST /api/ingest streaming', () => {
+  let source: MockSource;
+  let pipeline: TestPipeline;
+  beforeAll(async () => {
+    source = await startMockSource(generatedDataset(RECORDS, 8), 1000, 'latencyMs=15');
+    pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: PAGE, INGEST_CONCURRENCY: CONCURRENCY });
+  });
+  afterAll(async () => {
+    await pipeline.close();
+    await source.close();
+  });
+
+  it('stages rows before the fetch ends, never more than the in-flight bound behind the source', async () => {
+    const done = pipeline.app.inject({ method: 'POST', url: '/api/ingest' });
+    const samples: { served: number; staged: number }[] = [];
+    let finished = false;
+    void done.then(() => (finished = true));
+    while (!finished) {
+      const served = source.faults.requests;
+      const { rows } = await pipeline.db.pool.query(
+        `SELECT tuples_processed::int AS n FROM pg_stat_progress_copy
+         WHERE datname = current_database() AND command = 'COPY FROM'`,
+      );
+      if (rows[0]) samples.push({ served, staged: rows[0].n });
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const res = await done;
+    expect(res.json()).toMatchObject({ fetched: RECORDS, inserted: RECORDS });
+    const pages = Math.ceil(RECORDS / PAGE) + 1;
+    // Seen while most pages were still to be fetched: rows were already in the database.
+    const early = samples.filter((s) => s.served < pages / 2 && s.staged > 0);
+    expect(early.length).toBeGreaterThan(0);
+    // Every page served and not yet staged is held by a worker (one each) or in a socket buffer.
+    const slack = CONCURRENCY + 3;
+    for (const s of samples) expect(s.staged).toBeGreaterThanOrEqual((s.served - slack) * PAGE);
+  });
+});
