@@ -3,6 +3,7 @@
 // computed from (seed, index) on demand, which costs no memory at any size.
 import { readFileSync } from 'node:fs';
 import { validateCustomer, type Customer } from '../customer.js';
+import { seededRandom } from './random.js';
 
 export interface Dataset {
   readonly size: number;
@@ -83,24 +84,13 @@ const LAST = ['Dupont', 'García', 'Müller', 'Kowalski', 'Øster', 'Tanaka', 'S
 const STREETS = ['Main St', 'Rue de Rivoli', 'Königstraße', 'Calle Mayor', 'High Street', 'Via Roma', 'Ulica Długa', 'Elm Avenue'];
 const CITIES = ['Springfield', 'Paris', 'München', 'Madrid', 'London', 'Roma', 'Gdańsk', 'Toronto'];
 
-/** A small, fast, seedable PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pad = (n: number, w: number) => String(n).padStart(w, '0');
 export const generatedId = (index: number) => `GEN-${pad(index + 1, 9)}`;
 
 /** The record at `index` of the synthetic dataset `seed`: a pure function. */
 export function generateRecord(seed: number, index: number): Customer {
-  const r = rng((seed * 0x9e3779b1) ^ (index * 0x85ebca77));
+  const r = seededRandom((seed * 0x9e3779b1) ^ (index * 0x85ebca77));
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;
   const first = pick(FIRST);
   const last = pick(LAST);

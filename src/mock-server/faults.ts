@@ -21,6 +21,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { sendProblem } from '../http/errors.js';
+import { seededRandom } from './random.js';
 
 export const FAULT_KINDS = ['error', 'rateLimit', 'reset', 'truncate', 'malformed', 'wrongShape', 'slow'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -175,17 +176,6 @@ export function formatFaultSpec(spec: FaultSpec | null): string {
   return parts.length ? parts.join(',') : 'none';
 }
 
-/** mulberry32: small, fast, seedable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface FaultDecision {
   /** 1-based number of this request under its spec. */
@@ -203,7 +193,7 @@ class SpecState {
   private count = 0;
   private readonly random: () => number;
   constructor(readonly spec: FaultSpec) {
-    this.random = prng(spec.seed ?? 0);
+    this.random = seededRandom(spec.seed ?? 0);
   }
 
   next(): FaultDecision {
