@@ -4,7 +4,8 @@
 import type { Pool } from 'pg';
 import type { Customer } from '../../customer.js';
 
-const COLUMNS = `customer_id, first_name, last_name, email, phone, address,
+/** The read API's columns in the seed's JSON forms (also used by customer-query.ts). */
+export const COLUMNS = `customer_id, first_name, last_name, email, phone, address,
   to_char(date_of_birth, 'YYYY-MM-DD') AS date_of_birth,
   account_balance::float8 AS account_balance,
   to_char(created_at, 'YYYY-MM-DD"T"HH24:MI:SS') AS created_at`;
