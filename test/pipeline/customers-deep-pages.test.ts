@@ -52,6 +52,14 @@ describe('GET /api/customers deep pages', () => {
     }
   });
 
+  it('does not rebuild the anchors on a re-ingest that adds no id', async () => {
+    const state = async () => (await pipeline.db.pool.query('SELECT version, anchors_version FROM customers_count')).rows[0];
+    const before = await state();
+    const res = await pipeline.app.inject({ method: 'POST', url: '/api/ingest' });
+    expect(res.json()).toMatchObject({ inserted: 0, unchanged: N });
+    expect(await state()).toEqual(before);
+  });
+
   it('stays exact when rows are added by hand, and the next ingest makes deep pages fast again', async () => {
     await pipeline.db.pool.query(
       `INSERT INTO customers (customer_id, first_name, last_name, email)

@@ -23,17 +23,22 @@ export async function getCustomer(pool: Pool, customerId: string): Promise<Custo
 export const ANCHOR_STRIDE = 100;
 
 /** $1 = limit, $2 = offset. */
-export const LIST_SQL = `WITH m AS (SELECT n, version = anchors_version AS fresh FROM customers_count),
-                a AS (SELECT pa.customer_id FROM customers_page_anchors pa, m
-                      WHERE m.fresh AND pa.bucket = ($2::bigint / ${ANCHOR_STRIDE}))
-           SELECT m.n AS total, p.*
-           FROM m LEFT JOIN LATERAL (
-             SELECT ${COLUMNS} FROM customers
-             WHERE customer_id >= COALESCE((SELECT customer_id FROM a), '')
-             ORDER BY customer_id
-             OFFSET CASE WHEN EXISTS (SELECT 1 FROM a) THEN $2::bigint % ${ANCHOR_STRIDE} ELSE $2::bigint END
-             LIMIT CASE WHEN $2::bigint < m.n THEN $1::bigint ELSE 0 END
-           ) AS p ON true`;
+export const LIST_SQL = `
+SELECT (SELECT n FROM customers_count) AS total, p.*
+FROM (SELECT 1) AS one
+LEFT JOIN (
+  SELECT ${COLUMNS} FROM customers
+  WHERE customer_id >= COALESCE((SELECT customer_id FROM anchor), '')
+  ORDER BY customer_id
+  OFFSET CASE WHEN EXISTS (SELECT 1 FROM anchor) THEN $2::bigint % ${ANCHOR_STRIDE} ELSE $2::bigint END
+  LIMIT CASE WHEN $2::bigint < (SELECT n FROM customers_count) THEN $1::bigint ELSE 0 END
+) AS p ON true`.replace(
+  /anchor/g,
+  // The anchor of the page's bucket, when the anchors are up to date.
+  `(SELECT pa.customer_id FROM customers_page_anchors pa
+    WHERE pa.bucket = $2::bigint / ${ANCHOR_STRIDE}
+      AND (SELECT version = anchors_version FROM customers_count)) AS a`,
+);
 
 /**
  * A page in customer_id order, and the exact total (kept by triggers, not
