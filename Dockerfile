@@ -13,6 +13,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
+# The dashboard's sources: `npm run build` also builds them (Vite) into dist/web.
+COPY web ./web
 RUN npm run build
 
 # --- runtime: production dependencies, compiled code, migrations, data ---
@@ -25,6 +27,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --omit=optional --no-audit --no-fund \
     && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# The `customer-pipeline` command (it runs dist/cli.js): docker exec pipeline npx customer-pipeline runs
+COPY bin ./bin
 # Read at run time relative to the package root (/app).
 COPY migrations ./migrations
 COPY data ./data

@@ -99,7 +99,10 @@ export async function createBenchDatabase(server: Server): Promise<BenchDatabase
   const u = new URL(server.adminUrl);
   u.pathname = `/${name}`;
   const url = u.toString();
-  const pool = createPool(url, 4);
+  // The harness's own sessions are named, so they can be told from the pipeline's.
+  const harness = new URL(url);
+  harness.searchParams.set('application_name', 'bench-harness');
+  const pool = createPool(harness.toString(), 4);
   await migrate(pool);
   let dropped = false;
   return {
@@ -127,6 +130,13 @@ export interface TableCounters {
   hot: number;
 }
 
+async function allTables(pool: pg.Pool): Promise<Record<string, number>> {
+  const { rows } = await pool.query<{ t: string; n: string }>(
+    'SELECT relname AS t, n_tup_ins + n_tup_upd + n_tup_del AS n FROM pg_stat_user_tables',
+  );
+  return Object.fromEntries(rows.map((r) => [r.t, Number(r.n)]));
+}
+
 async function counters(pool: pg.Pool, table: string): Promise<TableCounters> {
   const { rows } = await pool.query<{ ins: string; upd: string; hot: string }>(
     'SELECT n_tup_ins AS ins, n_tup_upd AS upd, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relname = $1',
@@ -144,6 +154,8 @@ export interface WriteCounts {
   hotUpdated: number;
   /** Row versions of customers_count written (its statement-level triggers). */
   countRowVersions: number;
+  /** Rows inserted, updated or deleted in the other tables, but the run records (ingestion_runs, rejected_records). */
+  otherTables: Record<string, number>;
   /** Cross-check without statistics: live rows of customers whose xmin is newer than the mark. */
   rowsWithNewXmin: number;
 }
@@ -156,6 +168,7 @@ export interface WriteCounts {
  * transaction were flushed with it.
  */
 export async function markWrites(pool: pg.Pool): Promise<{ wait(): Promise<WriteCounts> }> {
+  const all0 = await allTables(pool);
   const runs0 = await counters(pool, 'ingestion_runs');
   const c0 = await counters(pool, 'customers');
   const k0 = await counters(pool, 'customers_count');
@@ -169,6 +182,13 @@ export async function markWrites(pool: pg.Pool): Promise<{ wait(): Promise<Write
       }
       const c1 = await counters(pool, 'customers');
       const k1 = await counters(pool, 'customers_count');
+      const all1 = await allTables(pool);
+      const otherTables: Record<string, number> = {};
+      for (const [t, n] of Object.entries(all1)) {
+        if (['customers', 'ingestion_runs', 'rejected_records', 'schema_migrations'].includes(t)) continue;
+        const d = n - (all0[t] ?? 0);
+        if (d) otherTables[t] = d;
+      }
       // xmin is a 32-bit xid: "newer than the mark" modulo 2^32.
       const { rows } = await pool.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM customers
@@ -181,6 +201,7 @@ export async function markWrites(pool: pg.Pool): Promise<{ wait(): Promise<Write
         updated: c1.upd - c0.upd,
         hotUpdated: c1.hot - c0.hot,
         countRowVersions: k1.ins - k0.ins + (k1.upd - k0.upd),
+        otherTables,
         rowsWithNewXmin: rows[0]!.n,
       };
     },

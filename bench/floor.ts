@@ -56,6 +56,9 @@ export async function runFloor(pool: pg.Pool, chunks: string[], end: 'commit' | 
     if (end === 'commit') await client.query('COMMIT');
     const seconds = (performance.now() - t0) / 1000;
     if (end === 'rollback') await client.query('ROLLBACK');
+    // Flush this session's statistics now, so that they do not land in the
+    // window in which the next ingest's row writes are counted.
+    await client.query('SELECT pg_stat_force_next_flush()');
     return { seconds, copySeconds: (t1 - t0) / 1000, mergeSeconds: (t2 - t1) / 1000, counts };
   } catch (err) {
     failed = true;

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { LoadResult } from './load.js';
 import type { WriteCounts } from './database.js';
+import type { CpuSeconds } from './cpu.js';
 
 export interface Samples {
   seconds: number[];
@@ -13,6 +14,8 @@ export interface Samples {
 export interface RunInfo {
   date: string;
   command: string;
+  /** 1-minute load average at the start and at the end of this part. */
+  loadavg?: [number, number];
 }
 
 export interface IngestResults extends RunInfo {
@@ -30,6 +33,8 @@ export interface IngestResults extends RunInfo {
   changedWrites: WriteCounts[];
   changedUpdated: number[];
   changedExpected: number;
+  /** CPU seconds per party, per run, in the order of `seconds`. */
+  cpu?: Record<'first' | 'firstFloor' | 'unchanged' | 'unchangedFloor' | 'changed' | 'changedFloor', CpuSeconds[]>;
 }
 
 export interface ReadResults extends RunInfo {
@@ -45,7 +50,17 @@ export interface ReadResults extends RunInfo {
 }
 
 export interface RssResults extends RunInfo {
-  sizes: { records: number; idleMB: number; peakMB: number; seconds: number }[];
+  sizes: {
+    records: number;
+    idleMB: number;
+    peakMB: number;
+    seconds: number;
+    /** Highest values of process.memoryUsage() parts during the ingest (sampled every 50 ms). */
+    heapTotalMB?: number;
+    heapUsedMB?: number;
+    externalMB?: number;
+    arrayBuffersMB?: number;
+  }[];
 }
 
 export interface Environment {
@@ -57,8 +72,12 @@ export interface Environment {
   node: string;
   postgres: string;
   database: string;
+  /** What the mock serves: generated per request (MOCK_GENERATE) or pre-serialised in memory (as a data file). */
+  source: string;
   /** How the servers ran: compiled JavaScript under node, or tsx. */
   runtime: string;
+  /** Indexes on customers when measured: every one is maintained by the merge (and the floor). */
+  customersIndexes?: string[];
   /** 1-minute load average at the start and at the end (other work on the machine skews figures). */
   loadavg: [number, number];
 }
@@ -95,9 +114,26 @@ const ratio = (r: number) => `${r.toFixed(2)}×`;
 const pct = (r: number) => `${Math.round(r * 100)}%`;
 const status = (ok: boolean) => (ok ? 'PASS' : '**FAIL**');
 const samples = (s: Samples) => s.seconds.map((x) => x.toFixed(2)).join(' / ');
-const load = (r: LoadResult) => `${int(r.reqPerSec)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms`;
+const load = (r: LoadResult) => {
+  const failures = [
+    r.errors ? `${r.errors} errors` : '',
+    r.timeouts ? `${r.timeouts} timeouts` : '',
+    r.non2xx ? `${r.non2xx} non-2xx` : '',
+  ].filter(Boolean);
+  return `${int(r.reqPerSec)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms${failures.length ? ` (**${failures.join(', ')}**)` : ''}`;
+};
+/** A read target is met only by the rate, and with no failed request. */
+const clean = (r: LoadResult) => !r.errors && !r.timeouts && !r.non2xx;
 
 type Row = [string, string, string, string, string];
+
+/** The largest side writes of the runs (other tables than customers and the run records). */
+function sideWrites(ws: WriteCounts[]): string {
+  const max: Record<string, number> = {};
+  for (const w of ws) for (const [t, n] of Object.entries(w.otherTables ?? {})) max[t] = Math.max(max[t] ?? 0, n);
+  const parts = Object.entries(max).map(([t, n]) => `${t} ${int(n)}`);
+  return parts.length ? `; rows written elsewhere per run: ${parts.join(', ')}` : '';
+}
 
 export function tableRows(res: Results): Row[] {
   const rows: Row[] = [];
@@ -120,7 +156,7 @@ export function tableRows(res: Results): Row[] {
       [
         '3',
         'Row versions written to `customers` by it (pg_stat_user_tables)',
-        `${int(writes)} (rows with a new xmin: ${int(xminWrites)})`,
+        `${int(writes)} (rows with a new xmin: ${int(xminWrites)})${sideWrites(i.unchangedWrites)}`,
         '0',
         status(writes === 0 && xminWrites === 0),
       ],
@@ -138,21 +174,29 @@ export function tableRows(res: Results): Row[] {
   }
   const r = res.rss;
   if (r) {
-    const small = r.sizes.find((s) => s.records === 100_000);
-    const big = r.sizes.find((s) => s.records === 1_000_000);
-    for (const s of r.sizes) {
-      const target = s === big ? '≤ 200 MB' : '—';
+    // A fresh process per run; with several runs per size the highest peak counts.
+    const peakOf = (n: number) => {
+      const runs = r.sizes.filter((s) => s.records === n);
+      return runs.length ? { peak: Math.max(...runs.map((s) => s.peakMB)), runs } : null;
+    };
+    const sizes = [...new Set(r.sizes.map((s) => s.records))];
+    const small = peakOf(100_000);
+    const big = peakOf(1_000_000);
+    for (const n of sizes) {
+      const p = peakOf(n)!;
+      const isBig = n === 1_000_000;
+      const samples = p.runs.length > 1 ? ` (runs: ${p.runs.map((s) => Math.round(s.peakMB)).join(' / ')} MB)` : '';
       rows.push([
         '5',
-        `Pipeline peak RSS, ingest of ${int(s.records)} records (fresh process)`,
-        `${int(s.peakMB)} MB (idle before: ${int(s.idleMB)} MB; ingest ${sec(s.seconds)})`,
-        target,
-        s === big ? status(s.peakMB <= 200) : '',
+        `Pipeline peak RSS, ingest of ${int(n)} records (fresh process${p.runs.length > 1 ? `, highest of ${p.runs.length}` : ''})`,
+        `${int(p.peak)} MB${samples}; idle before: ${int(p.runs[0]!.idleMB)} MB`,
+        isBig ? '≤ 200 MB' : '—',
+        isBig ? status(p.peak <= 200) : '',
       ]);
     }
     if (small && big) {
-      const growth = big.peakMB / small.peakMB - 1;
-      rows.push(['5', 'Peak RSS at 1M above the 100k figure', `+${pct(growth)}`, '< 20%', status(growth < 0.2)]);
+      const growth = big.peak / small.peak - 1;
+      rows.push(['5', 'Peak RSS at 1M above the 100k figure', `${growth >= 0 ? '+' : ''}${pct(growth)}`, '< 20%', status(growth < 0.2)]);
     }
   }
   const rd = res.read;
@@ -161,16 +205,16 @@ export function tableRows(res: Results): Row[] {
     const vs = (x: LoadResult) => x.reqPerSec / ceiling;
     rows.push(
       ['6', 'Ceiling: `GET /bench/constant` (same app, plugins, logger)', rd.ceiling.map(load).join('; then '), '—', ''],
-      ['6', 'Pipeline `GET /api/customers/:id` (random ids)', `${load(rd.byId)} — ${pct(vs(rd.byId))} of ceiling`, '≥ 60%', status(vs(rd.byId) >= 0.6)],
-      ['6', 'Pipeline `GET /api/customers?page=1&limit=10`', `${load(rd.list)} — ${pct(vs(rd.list))} of ceiling`, '≥ 40%', status(vs(rd.list) >= 0.4)],
+      ['6', 'Pipeline `GET /api/customers/:id` (random ids)', `${load(rd.byId)} — ${pct(vs(rd.byId))} of ceiling`, '≥ 60%', status(vs(rd.byId) >= 0.6 && clean(rd.byId))],
+      ['6', 'Pipeline `GET /api/customers?page=1&limit=10`', `${load(rd.list)} — ${pct(vs(rd.list))} of ceiling`, '≥ 40%', status(vs(rd.list) >= 0.4 && clean(rd.list))],
       [
         '6',
         `Pipeline deep page \`?page=${rd.deep.page}&limit=10\` (middle of the table)`,
         `${load(rd.deep)} — ${pct(vs(rd.deep))} of ceiling`,
         '≥ 40%',
-        status(vs(rd.deep) >= 0.4),
+        status(vs(rd.deep) >= 0.4 && clean(rd.deep)),
       ],
-      ['7', 'Mock `GET /api/customers?page=<random>&limit=100`', `${load(rd.mockList)} — ${pct(vs(rd.mockList))} of ceiling`, '≥ 50%', status(vs(rd.mockList) >= 0.5)],
+      ['7', 'Mock `GET /api/customers?page=<random>&limit=100`', `${load(rd.mockList)} — ${pct(vs(rd.mockList))} of ceiling`, '≥ 50%', status(vs(rd.mockList) >= 0.5 && clean(rd.mockList))],
       ['7', 'Mock `GET /api/customers/:id` (random ids)', `${load(rd.mockLookup)} — ${pct(vs(rd.mockLookup))} of ceiling`, '—', ''],
     );
   }
@@ -187,18 +231,23 @@ function details(res: Results): string {
   const i = res.ingest;
   if (i) {
     const w = (ws: WriteCounts[]) =>
-      ws.map((x) => `ins ${x.inserted} upd ${x.updated} (HOT ${x.hotUpdated}), customers_count ${x.countRowVersions}`).join('; ');
+      ws
+        .map((x) => {
+          const other = Object.entries(x.otherTables ?? {}).map(([t, n]) => `${t} ${n}`);
+          return `customers: ins ${x.inserted} upd ${x.updated} (HOT ${x.hotUpdated})${other.length ? `; other tables: ${other.join(', ')}` : ''}`;
+        })
+        .join(' | ');
     out.push(
       `### Ingest samples (${i.records.toLocaleString('en-US')} records; ${i.date}; \`${i.command}\`)`,
       '',
-      'Seconds of each run, in the order run (the median is quoted above):',
+      `Seconds of each run, in the order run (the median is quoted above)${i.loadavg ? `; load average ${i.loadavg[0].toFixed(1)} → ${i.loadavg[1].toFixed(1)}` : ''}:`,
       '',
       `- first ingest: ${samples(i.first)} — floor: ${samples(i.firstFloor)}`,
       `- unchanged re-ingest: ${samples(i.unchanged)} — floor: ${samples(i.unchangedFloor)}`,
       `- 10% changed re-ingest: ${samples(i.changed)} — floor: ${samples(i.changedFloor)}`,
       `- pipeline peak RSS over the ${i.records.toLocaleString('en-US')}-record ingests: ${Math.round(i.firstPeakRssMB)} MB`,
       '',
-      'Row versions written (deltas of pg_stat_user_tables, per run):',
+      'Rows written (deltas of pg_stat_user_tables, per run; "other tables" = inserts + updates + deletes outside customers and the run records):',
       '',
       `- first ingest: ${w(i.firstWrites)}`,
       `- unchanged: ${w(i.unchangedWrites)}`,
@@ -206,8 +255,118 @@ function details(res: Results): string {
       '',
     );
   }
-  if (res.read) out.push(`Read API measured ${res.read.date} (\`${res.read.command}\`), ${res.read.connections} connections, ${res.read.duration} s per route after a warm-up.`, '');
-  if (res.rss) out.push(`Peak RSS measured ${res.rss.date} (\`${res.rss.command}\`).`, '');
+  if (i?.cpu) {
+    const c = i.cpu;
+    const pick = (runs: CpuSeconds[], secs: number[]) => {
+      // the run whose time is the median
+      const m = median(secs);
+      const k = secs.findIndex((x) => x === m);
+      return runs[k >= 0 ? k : 0];
+    };
+    const rows: [string, CpuSeconds | undefined][] = [
+      ['first ingest', pick(c.first, i.first.seconds)],
+      ['its floor', pick(c.firstFloor, i.firstFloor.seconds)],
+      ['unchanged re-ingest', pick(c.unchanged, i.unchanged.seconds)],
+      ['its floor', pick(c.unchangedFloor, i.unchangedFloor.seconds)],
+      ['10% changed re-ingest', pick(c.changed, i.changed.seconds)],
+      ['its floor', pick(c.changedFloor, i.changedFloor.seconds)],
+    ];
+    out.push(
+      'CPU seconds by process during the median run (from /proc; "PostgreSQL, bench" = the sessions of the bench database,',
+      '"autovacuum" = autovacuum workers, "PostgreSQL, other" = checkpointer, WAL writer and other databases\' sessions,',
+      '"rest" = everything else on the machine):',
+      '',
+      '| run | wall s | pipeline | mock | PostgreSQL, bench | autovacuum | PostgreSQL, other | harness | rest |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      ...rows
+        .filter((r): r is [string, CpuSeconds] => r[1] !== undefined)
+        .map(([k, x]) => `| ${k} | ${x.wall.toFixed(2)} | ${x.pipeline.toFixed(2)} | ${x.mock.toFixed(2)} | ${x.postgresBench.toFixed(2)} | ${(x.postgresAutovacuum ?? 0).toFixed(2)} | ${x.postgresOther.toFixed(2)} | ${x.harness.toFixed(2)} | ${x.elsewhere.toFixed(2)} |`),
+      '',
+    );
+  }
+  const rd0 = res.read;
+  if (rd0) {
+    const runs: [string, LoadResult][] = [
+      ['ceiling (first)', rd0.ceiling[0]!],
+      ['GET by id', rd0.byId],
+      ['list page 1', rd0.list],
+      ['deep page', rd0.deep],
+      ['mock list limit=100', rd0.mockList],
+      ['mock lookup', rd0.mockLookup],
+      ['ceiling (last)', rd0.ceiling[1]!],
+    ];
+    const us = (s: number, r: LoadResult) => (r.requests > 0 ? String(Math.round((s / r.requests) * 1e6)) : 'n/a');
+    if (runs.every(([, r]) => r?.cpu)) {
+      out.push(
+        'CPU microseconds per request, by process (the load generator is the harness):',
+        '',
+        '| route | req/s | pipeline | mock | PostgreSQL, bench | autovacuum | PostgreSQL, other | harness | rest |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+        ...runs.map(([k, r]) => {
+          const x = r.cpu!;
+          return `| ${k} | ${Math.round(r.reqPerSec)} | ${us(x.pipeline, r)} | ${us(x.mock, r)} | ${us(x.postgresBench, r)} | ${us(x.postgresAutovacuum ?? 0, r)} | ${us(x.postgresOther, r)} | ${us(x.harness, r)} | ${us(x.elsewhere, r)} |`;
+        }),
+        '',
+      );
+    }
+  }
+  if (res.read) {
+    const la = res.read.loadavg ? `; load average ${res.read.loadavg[0].toFixed(1)} → ${res.read.loadavg[1].toFixed(1)}` : '';
+    out.push(`Read API measured ${res.read.date} (\`${res.read.command}\`), ${res.read.connections} connections, ${res.read.duration} s per route after a warm-up${la}.`, '');
+  }
+  if (res.rss) {
+    out.push(
+      `Peak RSS measured ${res.rss.date} (\`${res.rss.command}\`${res.rss.loadavg ? `; load average ${res.rss.loadavg[0].toFixed(1)} → ${res.rss.loadavg[1].toFixed(1)}` : ''}); the highest parts of \`process.memoryUsage()\` during each ingest (sampled every 50 ms):`,
+      '',
+      '| records | peak RSS MB | idle RSS MB | heapTotal MB | heapUsed MB | external MB | arrayBuffers MB | ingest s |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- |',
+      ...res.rss.sizes.map(
+        (s) =>
+          `| ${s.records.toLocaleString('en-US')} | ${s.peakMB} | ${s.idleMB} | ${s.heapTotalMB ?? '—'} | ${s.heapUsedMB ?? '—'} | ${s.externalMB ?? '—'} | ${s.arrayBuffersMB ?? '—'} | ${s.seconds.toFixed(2)} |`,
+      ),
+      '',
+    );
+  }
+  return out.join('\n');
+}
+
+function notes(res: Results): string {
+  const out: string[] = [];
+  const e = res.env;
+  const share = (runs: CpuSeconds[]) => {
+    const wall = runs.reduce((a, c) => a + c.wall, 0);
+    return wall > 0 ? runs.reduce((a, c) => a + c.elsewhere, 0) / (e.cores * wall) : 0;
+  };
+  const ingestRuns = res.ingest?.cpu ? Object.values(res.ingest.cpu).flat() : [];
+  const readRuns = res.read ? [...res.read.ceiling, res.read.byId, res.read.list, res.read.deep, res.read.mockList, res.read.mockLookup].flatMap((r) => (r.cpu ? [r.cpu] : [])) : [];
+  const si = share(ingestRuns);
+  const sr = share(readRuns);
+  if (si > 0.1 || sr > 0.1) {
+    out.push(
+      `- Other work on this machine (not the benchmark's processes) used ${pct(si)} of its CPU during the ingest runs and ${pct(sr)} ` +
+        'during the read runs ("rest" above): absolute figures are lower than a quiet machine gives; the ratios, measured in the same run, are less affected.',
+    );
+  }
+  if (e.customersIndexes) {
+    out.push(`- \`customers\` had ${e.customersIndexes.length} indexes (${e.customersIndexes.join(', ')}); the merge — in the ingest and in the floor alike — maintains every one.`);
+  }
+  const rd = res.read;
+  if (rd) {
+    const failing = (
+      [
+        ['GET by id', rd.byId],
+        ['list page 1', rd.list],
+        ['deep page', rd.deep],
+        ['mock list', rd.mockList],
+        ['mock lookup', rd.mockLookup],
+      ] as [string, LoadResult][]
+    ).filter(([, r]) => r.errors || r.timeouts || r.non2xx);
+    if (failing.length) out.push(`- Requests failed under load (autocannon's 10 s timeout, errors or non-2xx) on: ${failing.map(([k]) => k).join(', ')}.`);
+  }
+  out.push(
+    '- A target not reached stays in the table with its figure (**FAIL**); the profiling aids (`--phases`, `--profile`, `--heap-trace`,',
+    '  `bench/explain-merge.ts`, `bench/explain-list.ts`) show where the time goes.',
+  );
   return out.join('\n');
 }
 
@@ -224,6 +383,7 @@ Generated by \`npm run bench\` (bench/run.ts) — do not edit by hand; rerun it.
 | Node | ${e.node} |
 | PostgreSQL | ${e.postgres} — ${e.database} |
 | Servers | ${e.runtime} |
+| Mock dataset | ${e.source} |
 | Load average (1 min) | ${e.loadavg[0].toFixed(2)} at the start, ${e.loadavg[1].toFixed(2)} at the end |
 
 ## Reproduce
@@ -247,6 +407,10 @@ embedded PostgreSQL; a fresh \`bench_<random>\` database is created and dropped.
 ${renderTable(res)}
 
 ${details(res)}
+## Notes
+
+${notes(res)}
+
 ## How it is measured
 
 - The mock server and the pipeline run in their own Node processes (\`bench/serve-mock.ts\`,
@@ -259,7 +423,9 @@ ${details(res)}
   \`mergeStaging\` (ANALYZE + \`MERGE_SQL\`) in one transaction — committed for the first-ingest
   floor (then the table is truncated again), rolled back (untimed) for the re-ingest floors, so
   every floor runs on the same pre-state as the ingest it is compared to. Floors and ingests
-  alternate, each after a \`CHECKPOINT\`; the median of the runs is quoted.
+  alternate; each timed run (and each load run) waits up to 60 s for the machine to be quiet
+  (under 25% of its CPU busy over 1 s: the machine may be shared) and starts after a
+  \`CHECKPOINT\`; the median of the runs is quoted.
 - After the first ingests the table is \`VACUUM ANALYZE\`d (as autovacuum would do), and again
   before the read API runs.
 - Row versions written: deltas of \`n_tup_ins + n_tup_upd\` (HOT updates are counted in
@@ -280,6 +446,13 @@ ${JSON.stringify(res, null, 1)}
 `;
 }
 
+/**
+ * Rewrites the file, keeping the sections other tools own: any
+ * `<!-- name:start --> … <!-- name:end -->` block of the current file (the
+ * load run of `npm run bench:load`, for one) is carried over, at the end.
+ */
 export function writeMarkdown(file: string, res: Results): void {
-  writeFileSync(file, renderMarkdown(res));
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const kept = [...current.matchAll(/<!-- ([\w-]+):start -->[\s\S]*?<!-- \1:end -->/g)].map((m) => m[0]);
+  writeFileSync(file, renderMarkdown(res) + (kept.length ? `\n${kept.join('\n\n')}\n` : ''));
 }

@@ -12,6 +12,7 @@ import { Child, compileChildren, killChildren } from './children.js';
 import { checkpoint, createBenchDatabase, emptyCustomers, findServer, markWrites, sampleActivity, type BenchDatabase, type Server, type WriteCounts } from './database.js';
 import { prepareCopyText, runFloor } from './floor.js';
 import { measure, randomPath } from './load.js';
+import { cpuAccount, formatCpu, waitForQuiet } from './cpu.js';
 import { readPrevious, renderTable, writeMarkdown, type IngestResults, type ReadResults, type Results, type RssResults } from './report.js';
 import { changedCount } from './variants.js';
 
@@ -29,11 +30,14 @@ const { values: args } = parseArgs({
     'rss-only': { type: 'boolean', default: false },
     parts: { type: 'string', default: 'ingest,read' },
     'rss-sizes': { type: 'string', default: '100000,1000000' },
+    'rss-repeat': { type: 'string', default: '1' },
     profile: { type: 'boolean', default: false },
     tsx: { type: 'boolean', default: false },
     phases: { type: 'boolean', default: false },
+    'heap-trace': { type: 'boolean', default: false },
+    source: { type: 'string', default: 'generated' },
     'no-write': { type: 'boolean', default: false },
-    'timeout-min': { type: 'string', default: '30' },
+    'timeout-min': { type: 'string' },
   },
   strict: true,
 });
@@ -52,6 +56,11 @@ const DURATION = positive('duration', args.duration);
 const CONNECTIONS = positive('connections', args.connections);
 const WARMUP = Number(args.warmup);
 const RSS_SIZES = args['rss-sizes'].split(',').map((s) => positive('rss-sizes', s));
+const RSS_REPEAT = positive('rss-repeat', args['rss-repeat']);
+if (!['generated', 'memory'].includes(args.source)) {
+  process.stderr.write(`bench: --source is generated or memory, got "${args.source}"\n`);
+  process.exit(2);
+}
 const PARTS = new Set(args['rss-only'] ? ['rss'] : [...args.parts.split(','), ...(args.rss ? ['rss'] : [])]);
 for (const p of PARTS) if (!['ingest', 'read', 'rss'].includes(p)) {
   process.stderr.write(`bench: --parts takes ingest, read and rss, got "${p}"\n`);
@@ -83,10 +92,9 @@ async function fail(message: string, code: number): Promise<never> {
   process.exit(code);
 }
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void fail(`stopped by ${sig}`, 130));
-const budget = setTimeout(
-  () => void fail(`over the time budget (--timeout-min ${args['timeout-min']})`, 3),
-  Number(args['timeout-min']) * 60_000,
-);
+// Default budget: 30 min per 200,000 records (and the RSS runs), generous for 2 busy cores.
+const TIMEOUT_MIN = args['timeout-min'] ? Number(args['timeout-min']) : 30 * Math.max(1, RECORDS / 200_000) + (PARTS.has('rss') ? 30 : 0);
+const budget = setTimeout(() => void fail(`over the time budget of ${TIMEOUT_MIN} min (--timeout-min)`, 3), TIMEOUT_MIN * 60_000);
 budget.unref();
 
 // ---- helpers --------------------------------------------------------------
@@ -102,10 +110,17 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return env;
 }
 
-function profileArgs(name: string): string[] {
-  if (!args.profile) return [];
+/** With --profile, CPU-profiles both servers over `fn` into bench/.profiles/<label>-<server>.cpuprofile. */
+async function profiled<T>(label: string, children: Child[], fn: () => Promise<T>): Promise<T> {
+  if (!args.profile) return fn();
   mkdirSync(profileDir, { recursive: true });
-  return ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`];
+  for (const c of children) await c.request({ type: 'profile-start' });
+  try {
+    return await fn();
+  } finally {
+    const slug = label.replace(/[^\w.-]+/g, '_');
+    for (const c of children) await c.request({ type: 'profile-stop', file: path.join(profileDir, `${slug}-${c.name}.cpuprofile`) }, 60_000);
+  }
 }
 
 async function startMock(records: number): Promise<Child> {
@@ -113,25 +128,24 @@ async function startMock(records: number): Promise<Child> {
     env: childEnv({ BENCH_RECORDS: String(records) }),
     logFile: path.join(workDir, 'mock.log'),
     tsx: args.tsx,
-    nodeArgs: profileArgs('mock'),
   });
   cleanups.push(() => mock.stop());
   return mock;
 }
 
-async function startPipeline(db: BenchDatabase, mock: Child): Promise<Child> {
+async function startPipeline(db: BenchDatabase, mock: Child, nodeArgs: string[] = []): Promise<Child> {
   const pipeline = await Child.start('pipeline', 'serve-pipeline.ts', {
+    nodeArgs,
     env: childEnv({ DATABASE_URL: db.url, MOCK_SERVER_URL: mock.url }),
     logFile: path.join(workDir, 'pipeline.log'),
     tsx: args.tsx,
-    nodeArgs: profileArgs('pipeline'),
   });
   cleanups.push(() => pipeline.stop());
   return pipeline;
 }
 
 async function setDataset(mock: Child, size: number, version: number): Promise<void> {
-  await mock.request({ type: 'dataset', size, version });
+  await mock.request({ type: 'dataset', size, version, source: args.source }, 120_000);
 }
 
 interface IngestAnswer {
@@ -152,6 +166,13 @@ async function ingest(pipeline: Child, expectProcessed: number): Promise<IngestA
     throw new Error(`ingest processed ${body.records_processed} records, expected ${expectProcessed}`);
   }
   return { ...body, seconds };
+}
+
+/** Before a timed run: the machine quiet (others' work is not ours to time), then a checkpoint. */
+async function settle(db: BenchDatabase): Promise<void> {
+  const busy = await waitForQuiet(os.availableParallelism());
+  if (busy >= 0.25) log(`  (the machine stayed busy: ${Math.round(busy * 100)}% of its CPU used by other work; measuring anyway)`);
+  await checkpoint(db.pool);
 }
 
 /** Waits until the pipeline's queries left over from a load run have finished (at most 2 min). */
@@ -180,19 +201,23 @@ const mbs = (b: number) => Math.round((b / MB) * 10) / 10;
 
 async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): Promise<IngestResults> {
   const n = RECORDS;
+  const loadStart = os.loadavg()[0]!;
   log(`preparing the COPY text of ${n.toLocaleString('en-US')} records (untimed)`);
   let base: string[] | null = prepareCopyText(n, 0);
   await setDataset(mock, n, 0);
 
+  const cpu: IngestResults['cpu'] = { first: [], firstFloor: [], unchanged: [], unchangedFloor: [], changed: [], changedFloor: [] };
   const first: number[] = [];
   const firstFloor: number[] = [];
   const firstWrites: WriteCounts[] = [];
   await pipeline.resetPeak();
   const timedIngest = async (label: string, expect: { inserted?: number; updated?: number }) => {
-    await checkpoint(db.pool);
+    await settle(db);
     const mark = await markWrites(db.pool);
     const sampler = args.phases ? sampleActivity(db.pool, db.name) : null;
-    const a = await ingest(pipeline, n);
+    const account = await cpuAccount(db.pool, db.name, { pipeline: pipeline.pid, mock: mock.pid });
+    const a = await profiled(label, [pipeline, mock], () => ingest(pipeline, n));
+    const cpu = await account.stop();
     const phases = await sampler?.stop();
     const w = await mark.wait();
     if (phases) {
@@ -201,13 +226,17 @@ async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): P
     }
     if (expect.inserted !== undefined && a.inserted !== expect.inserted) throw new Error(`${label}: inserted ${a.inserted}, expected ${expect.inserted}`);
     log(`${label}: ${fmt(a.seconds)} (inserted ${a.inserted}, updated ${a.updated}, unchanged ${a.unchanged}; row versions ${w.rowVersions}, new xmin ${w.rowsWithNewXmin})`);
-    return { a, w };
+    log(`  CPU: ${formatCpu(cpu)}`);
+    return { a, w, cpu };
   };
   const timedFloor = async (label: string, chunks: string[], end: 'commit' | 'rollback') => {
-    await checkpoint(db.pool);
+    await settle(db);
+    const account = await cpuAccount(db.pool, db.name, { pipeline: pipeline.pid, mock: mock.pid });
     const f = await runFloor(db.pool, chunks, end);
+    const cpu = await account.stop();
+    log(`  CPU: ${formatCpu(cpu)}`);
     log(`${label}: ${fmt(f.seconds)} (COPY ${fmt(f.copySeconds)}, ANALYZE+merge ${fmt(f.mergeSeconds)}; inserted ${f.counts.inserted}, updated ${f.counts.updated})`);
-    return f;
+    return { ...f, cpu };
   };
 
   for (let r = 0; r < REPEAT; r++) {
@@ -215,10 +244,14 @@ async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): P
     const order = r % 2 === 0 ? ['floor', 'ingest'] : ['ingest', 'floor'];
     for (const what of order) {
       await emptyCustomers(db.pool);
-      if (what === 'floor') firstFloor.push((await timedFloor(`first-ingest floor ${r + 1}/${REPEAT}`, base, 'commit')).seconds);
-      else {
-        const { a, w } = await timedIngest(`first ingest ${r + 1}/${REPEAT}`, { inserted: n });
+      if (what === 'floor') {
+        const f = await timedFloor(`first-ingest floor ${r + 1}/${REPEAT}`, base, 'commit');
+        firstFloor.push(f.seconds);
+        cpu.firstFloor.push(f.cpu);
+      } else {
+        const { a, w, cpu: c } = await timedIngest(`first ingest ${r + 1}/${REPEAT}`, { inserted: n });
         first.push(a.seconds);
+        cpu.first.push(c);
         firstWrites.push(w);
       }
     }
@@ -233,10 +266,14 @@ async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): P
   for (let r = 0; r < REPEAT; r++) {
     const order = r % 2 === 0 ? ['floor', 'ingest'] : ['ingest', 'floor'];
     for (const what of order) {
-      if (what === 'floor') unchangedFloor.push((await timedFloor(`unchanged floor ${r + 1}/${REPEAT}`, base, 'rollback')).seconds);
-      else {
-        const { a, w } = await timedIngest(`unchanged re-ingest ${r + 1}/${REPEAT}`, { inserted: 0 });
+      if (what === 'floor') {
+        const f = await timedFloor(`unchanged floor ${r + 1}/${REPEAT}`, base, 'rollback');
+        unchangedFloor.push(f.seconds);
+        cpu.unchangedFloor.push(f.cpu);
+      } else {
+        const { a, w, cpu: c } = await timedIngest(`unchanged re-ingest ${r + 1}/${REPEAT}`, { inserted: 0 });
         unchanged.push(a.seconds);
+        cpu.unchanged.push(c);
         unchangedWrites.push(w);
       }
     }
@@ -251,9 +288,12 @@ async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): P
     const chunks = prepareCopyText(n, v);
     await setDataset(mock, n, v);
     // The floor rolls back, so the ingest that follows starts from the same state.
-    changedFloor.push((await timedFloor(`10%-changed floor ${v}/${REPEAT}`, chunks, 'rollback')).seconds);
-    const { a, w } = await timedIngest(`10%-changed re-ingest ${v}/${REPEAT}`, { inserted: 0 });
+    const f = await timedFloor(`10%-changed floor ${v}/${REPEAT}`, chunks, 'rollback');
+    changedFloor.push(f.seconds);
+    cpu.changedFloor.push(f.cpu);
+    const { a, w, cpu: c } = await timedIngest(`10%-changed re-ingest ${v}/${REPEAT}`, { inserted: 0 });
     changed.push(a.seconds);
+    cpu.changed.push(c);
     changedWrites.push(w);
     changedUpdated.push(a.updated);
   }
@@ -262,6 +302,7 @@ async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): P
   return {
     date: new Date().toISOString(),
     command: COMMAND,
+    loadavg: [loadStart, os.loadavg()[0]!],
     records: n,
     repeat: REPEAT,
     first: { seconds: first },
@@ -276,23 +317,33 @@ async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): P
     changedWrites,
     changedUpdated,
     changedExpected: changedCount(n),
+    cpu,
   };
 }
 
 async function measureRead(db: BenchDatabase, mock: Child, pipeline: Child): Promise<ReadResults> {
   const n = RECORDS;
+  const loadStart = os.loadavg()[0]!;
   await setDataset(mock, n, 0);
   log('VACUUM ANALYZE customers before the read API runs');
   await vacuum(db);
-  const opts = { connections: CONNECTIONS, duration: DURATION, warmup: WARMUP };
+  const opts = {
+    connections: CONNECTIONS,
+    duration: DURATION,
+    warmup: WARMUP,
+    account: () => cpuAccount(db.pool, db.name, { pipeline: pipeline.pid, mock: mock.pid }),
+  };
   const randomId = () => generatedId(Math.floor(Math.random() * n));
   const limit = 10;
   const deepPage = Math.floor(n / 2 / limit) + 1;
   const mockPages = Math.max(1, Math.floor(n / 100));
   const run = async (label: string, url: string, req: Parameters<typeof measure>[1]) => {
     await quiesce(db);
-    const r = await measure(url, req, opts);
-    log(`${label}: ${Math.round(r.reqPerSec)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms`);
+    await settle(db);
+    const r = await profiled(label, [pipeline, mock], () => measure(url, req, opts));
+    const failed = r.errors || r.timeouts || r.non2xx ? ` — ${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx` : '';
+    log(`${label}: ${Math.round(r.reqPerSec)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms${failed}`);
+    if (r.cpu) log(`  CPU per request: ${formatCpu(r.cpu, { count: r.requests, unit: 'µs' })}`);
     return r;
   };
   const ceilingFirst = await run('ceiling /bench/constant', pipeline.url, { method: 'GET', path: '/bench/constant' });
@@ -309,6 +360,7 @@ async function measureRead(db: BenchDatabase, mock: Child, pipeline: Child): Pro
   return {
     date: new Date().toISOString(),
     command: COMMAND,
+    loadavg: [loadStart, os.loadavg()[0]!],
     records: n,
     connections: CONNECTIONS,
     duration: DURATION,
@@ -323,19 +375,49 @@ async function measureRead(db: BenchDatabase, mock: Child, pipeline: Child): Pro
 
 async function measureRss(db: BenchDatabase, mock: Child): Promise<RssResults> {
   const sizes: RssResults['sizes'] = [];
-  for (const size of RSS_SIZES) {
+  const loadStart = os.loadavg()[0]!;
+  const runs = Array.from({ length: RSS_REPEAT }, () => RSS_SIZES).flat();
+  for (const size of runs) {
     await emptyCustomers(db.pool);
     await setDataset(mock, size, 0);
-    const pipeline = await startPipeline(db, mock);
+    const pipeline = await startPipeline(db, mock, args['heap-trace'] ? ['--expose-gc'] : []);
     await new Promise((r) => setTimeout(r, 1000)); // let start-up settle
     const idle = await pipeline.memory();
-    const a = await ingest(pipeline, size);
+    await pipeline.request({ type: 'mem-start' });
+    // --heap-trace: a full GC every 2 s during the ingest, and what survives it (diagnostic; skews the figures).
+    const trace: string[] = [];
+    const tracer = args['heap-trace']
+      ? setInterval(() => {
+          pipeline.request({ type: 'mem-gc' }).then(
+            (m) => trace.push(`${mbs((m.now as NodeJS.MemoryUsage).heapUsed)}`),
+            () => {},
+          );
+        }, 2000)
+      : null;
+    const sampler = args.phases ? sampleActivity(db.pool, db.name, 100) : null;
+    const a = await ingest(pipeline, size).finally(() => tracer && clearInterval(tracer));
+    const phases = await sampler?.stop();
+    if (phases) {
+      const parts = Object.entries(phases).sort((x, y) => y[1] - x[1]).map(([k, s]) => `${k} ${s.toFixed(1)} s`);
+      log(`  database sessions during it: ${parts.join('; ')}`);
+    }
+    if (tracer) log(`heapUsed (MB) after a full GC, every 2 s of the ${size.toLocaleString('en-US')}-record ingest: ${trace.join(' ')}`);
+    const parts = (await pipeline.request({ type: 'mem-stop' })).max as Record<string, number>;
     const mem = await pipeline.memory();
     await pipeline.stop();
-    sizes.push({ records: size, idleMB: mbs(idle.rss), peakMB: mbs(mem.peak), seconds: a.seconds });
-    log(`RSS, ${size.toLocaleString('en-US')} records: idle ${mbs(idle.rss)} MB, peak ${mbs(mem.peak)} MB (ingest ${fmt(a.seconds)})`);
+    const heap = {
+      heapTotalMB: mbs(parts.heapTotal ?? 0),
+      heapUsedMB: mbs(parts.heapUsed ?? 0),
+      externalMB: mbs(parts.external ?? 0),
+      arrayBuffersMB: mbs(parts.arrayBuffers ?? 0),
+    };
+    sizes.push({ records: size, idleMB: mbs(idle.rss), peakMB: mbs(mem.peak), seconds: a.seconds, ...heap });
+    log(
+      `RSS, ${size.toLocaleString('en-US')} records: idle ${mbs(idle.rss)} MB, peak ${mbs(mem.peak)} MB (ingest ${fmt(a.seconds)}); ` +
+        `highest heapTotal ${heap.heapTotalMB} MB, heapUsed ${heap.heapUsedMB} MB, external ${heap.externalMB} MB, arrayBuffers ${heap.arrayBuffersMB} MB`,
+    );
   }
-  return { date: new Date().toISOString(), command: COMMAND, sizes };
+  return { date: new Date().toISOString(), command: COMMAND, loadavg: [loadStart, os.loadavg()[0]!], sizes };
 }
 
 // ---- main -----------------------------------------------------------------
@@ -351,6 +433,9 @@ async function main(): Promise<void> {
   const db = await createBenchDatabase(server);
   cleanups.push(() => db.drop());
   log(`PostgreSQL ${server.version}, ${server.kind}; database ${db.name}`);
+  const customersIndexes = (
+    await db.pool.query<{ i: string }>(`SELECT indexname AS i FROM pg_indexes WHERE tablename = 'customers' ORDER BY indexname`)
+  ).rows.map((r) => r.i);
 
   if (!args.tsx) {
     log('compiling the servers (tsc → bench/.build), to run them as production does');
@@ -371,6 +456,11 @@ async function main(): Promise<void> {
       database: server.kind,
       runtime: args.tsx ? 'TypeScript via tsx (--tsx)' : 'compiled by tsc, plain node (as in the Docker image)',
       loadavg: [os.loadavg()[0]!, 0],
+      customersIndexes,
+      source:
+        args.source === 'memory'
+          ? 'pre-serialised in memory, as a MOCK_DATA_FILE is served (--source memory)'
+          : 'generated per request from (seed, index), as MOCK_GENERATE serves',
     },
   };
   if (PARTS.has('ingest') || PARTS.has('read')) {
@@ -397,11 +487,13 @@ async function main(): Promise<void> {
   }
   const table = renderTable(results);
   process.stdout.write(`\n${table}\n`);
-  if (!args['no-write']) {
+  const skewed = args.profile || args['heap-trace'] || args.phases;
+  if (skewed) log('--profile, --heap-trace and --phases skew the figures: BENCHMARKS.md is left as it is');
+  if (!args['no-write'] && !skewed) {
     writeMarkdown(OUTPUT, results);
     log(`wrote ${path.relative(process.cwd(), OUTPUT) || OUTPUT}`);
   }
-  if (args.profile) log(`CPU profiles of the pipeline in ${profileDir}`);
+  if (args.profile) log(`CPU profiles in ${profileDir} (npx tsx bench/profile-summary.ts <file>)`);
 }
 
 try {

@@ -1,6 +1,6 @@
 // Child process: the real mock source app, listening on 127.0.0.1:0, with the
 // production logger. The parent picks the dataset over IPC:
-//   { type: 'dataset', size, version }  →  { type: 'dataset-set' }
+//   { type: 'dataset', size, version, source }  →  { type: 'dataset-set' }
 import { loadConfig } from '../src/config.js';
 import { buildMockApp } from '../src/mock-server/app.js';
 import type { Dataset } from '../src/mock-server/dataset.js';
@@ -19,14 +19,20 @@ const dataset: Dataset = {
 };
 const logger = createLogger(config, 'customer-pipeline').child({ service: 'mock' });
 // As services.ts startMock builds it, over the bench's dataset.
-const app = await buildMockApp({ dataset, maxLimit: config.MOCK_MAX_LIMIT, logger, faults: config.MOCK_FAULTS });
+const app = await buildMockApp({
+  dataset,
+  maxLimit: config.MOCK_MAX_LIMIT,
+  logger,
+  logRequests: config.LOG_REQUESTS,
+  faults: config.MOCK_FAULTS,
+});
 await app.listen({ host: '127.0.0.1', port: 0 });
 const address = app.server.address();
 const port = typeof address === 'object' && address ? address.port : 0;
 
 onParentMessage(async (msg) => {
   if (msg.type === 'dataset') {
-    current = benchDataset(Number(msg.size), Number(msg.version));
+    current = benchDataset(Number(msg.size), Number(msg.version), msg.source === 'memory' ? 'memory' : 'generated');
     return { type: 'dataset-set' };
   }
   return undefined;

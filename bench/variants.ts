@@ -2,7 +2,7 @@
 // of it in which every 10th record changed. The mock child serves them; the
 // floor builds its COPY text from the very same records.
 import type { Customer } from '../src/customer.js';
-import { generateRecord, generatedDataset, type Dataset } from '../src/mock-server/dataset.js';
+import { datasetFromRecords, generateRecord, generatedDataset, type Dataset } from '../src/mock-server/dataset.js';
 
 export const SEED = 42;
 /** Records per source page: the pipeline's INGEST_PAGE_SIZE default. */
@@ -22,8 +22,14 @@ export function changedCount(size: number): number {
   return Math.ceil(size / 10);
 }
 
-/** Version 0 is the product's own dataset (so the mock is measured as shipped). */
-export function benchDataset(size: number, version: number): Dataset {
+/**
+ * `generated`: computed per request, as MOCK_GENERATE serves (version 0 is the
+ * product's own generatedDataset, so the mock is measured as shipped).
+ * `memory`: the same records held pre-serialised, as a MOCK_DATA_FILE is
+ * served (datasetFromRecords) — a source that costs almost nothing.
+ */
+export function benchDataset(size: number, version: number, source: 'generated' | 'memory' = 'generated'): Dataset {
+  if (source === 'memory') return datasetFromRecords(Array.from({ length: size }, (_, i) => benchRecord(i, version)));
   if (version === 0) return generatedDataset(size, SEED);
   return {
     size,

@@ -68,6 +68,38 @@ const faultSpec: Parser<FaultSpec | null> = (raw, name) => {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+const bool: Parser<boolean> = (raw, name) => {
+  const v = raw.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+};
+
+// A bearer key short enough to guess is worse than none: it looks like protection.
+const apiKey: Parser<string | null> = (raw, name) => {
+  if (raw.length < 16) throw new ConfigError(`${name} must be at least 16 characters long`);
+  if (!/^[\x21-\x7e]+$/.test(raw)) throw new ConfigError(`${name} must be printable ASCII without spaces`);
+  return raw;
+};
+
+// Browser origins allowed to call the API: "*" or scheme://host[:port], comma-separated.
+const origins: Parser<string[]> = (raw, name) => {
+  const list = raw.split(',').map((o) => o.trim()).filter(Boolean);
+  for (const o of list) {
+    if (o === '*') continue;
+    let u: URL | null = null;
+    try {
+      u = new URL(o);
+    } catch {
+      /* reported below */
+    }
+    if (!u || !['http:', 'https:'].includes(u.protocol) || u.origin !== o.replace(/\/$/, '')) {
+      throw new ConfigError(`${name} must list origins like https://app.example.com (or *), got "${o}"`);
+    }
+  }
+  return list.map((o) => o.replace(/\/$/, ''));
+};
+
 /** Every setting, its default and what it is for. `.env.example` mirrors this. */
 export const SETTINGS = {
   HOST: { description: 'Interface both services listen on', default: '0.0.0.0', parse: text },
@@ -93,6 +125,11 @@ export const SETTINGS = {
     description: 'JSON file of customer records the mock serves',
     default: path.join(PACKAGE_ROOT, 'data', 'customers.json'),
     parse: (raw: string) => path.resolve(raw),
+  },
+  MOCK_DATA_STRICT: {
+    description: 'Refuse to start on a data file with a record that breaks the schema (false: serve it as it is, for the pipeline to reject)',
+    default: true,
+    parse: bool,
   },
   MOCK_GENERATE: {
     description: 'Serve N generated records instead of the data file (0 = use the file)',
@@ -120,6 +157,26 @@ export const SETTINGS = {
   },
   DB_POOL_MAX: { description: 'Connections in the pipeline database pool', default: 10, parse: int(1, 1000) },
   LOG_LEVEL: { description: 'Log level (fatal … trace, silent)', default: 'info', parse: oneOf(LOG_LEVELS) },
+  LOG_REQUESTS: {
+    description: 'One info log line per request (method, route pattern, status, duration, request id)',
+    default: true,
+    parse: bool,
+  },
+  INGEST_API_KEY: {
+    description: 'When set, POST /api/ingest and the run routes need "Authorization: Bearer <key>" (at least 16 characters); empty = open',
+    default: null,
+    parse: apiKey,
+  },
+  RATE_LIMIT_PER_MINUTE: {
+    description: 'Reads (GET /api/... but health and ready) allowed per client IP per minute on the pipeline; 0 = no limit',
+    default: 0,
+    parse: int(0, 10_000_000),
+  },
+  CORS_ORIGINS: {
+    description: 'Browser origins allowed to call the pipeline API, comma-separated (or *); empty = CORS off',
+    default: [] as string[],
+    parse: origins,
+  },
 } satisfies Record<string, Setting<unknown>>;
 
 type Settings = typeof SETTINGS;

@@ -1,6 +1,6 @@
 // Wiring: settings → logger, database, apps. Shared by the process entry
 // points and by the end-to-end tests, so both start the same system.
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { buildMockApp } from './mock-server/app.js';
@@ -10,8 +10,26 @@ import { openDatabase, type Database } from './pipeline/db/database.js';
 import { migrate } from './pipeline/db/migrate.js';
 import { recoverAbandonedRuns } from './pipeline/ingest/ingest.js';
 
-export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, name: string): Logger {
-  return pino({ name, level: config.LOG_LEVEL });
+/**
+ * Errors are logged by type, message, code and stack only: a driver's error
+ * can carry the row it failed on (pg's `detail`: "Key (email)=(...)"), which
+ * is personal data.
+ */
+export function errorForLog(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { message: String(err) };
+  const e = err as Error & { code?: unknown; statusCode?: unknown };
+  return { type: e.constructor?.name ?? e.name, message: e.message, code: e.code, status: e.statusCode, stack: e.stack };
+}
+
+/**
+ * The production logger: JSON lines on stdout (or `destination`, for tests).
+ * Written asynchronously: a line costs a buffer append, not a write(2) on the
+ * request's path; pino flushes what is buffered when the process exits
+ * (a SIGKILL loses the last lines).
+ */
+export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, name: string, destination?: DestinationStream): Logger {
+  const options = { name, level: config.LOG_LEVEL, serializers: { err: errorForLog } };
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }
 
 export interface Running {
@@ -20,10 +38,10 @@ export interface Running {
   close(): Promise<void>;
 }
 
-export function mockDataset(config: Pick<Config, 'MOCK_GENERATE' | 'MOCK_SEED' | 'MOCK_DATA_FILE'>): Dataset {
+export function mockDataset(config: Pick<Config, 'MOCK_GENERATE' | 'MOCK_SEED' | 'MOCK_DATA_FILE'> & Partial<Pick<Config, 'MOCK_DATA_STRICT'>>): Dataset {
   return config.MOCK_GENERATE > 0
     ? generatedDataset(config.MOCK_GENERATE, config.MOCK_SEED)
-    : loadDataFile(config.MOCK_DATA_FILE);
+    : loadDataFile(config.MOCK_DATA_FILE, config.MOCK_DATA_STRICT ?? true);
 }
 
 export async function startMock(config: Config, logger: Logger, port = config.MOCK_PORT): Promise<Running> {
@@ -31,6 +49,7 @@ export async function startMock(config: Config, logger: Logger, port = config.MO
     dataset: mockDataset(config),
     maxLimit: config.MOCK_MAX_LIMIT,
     logger,
+    logRequests: config.LOG_REQUESTS,
     faults: config.MOCK_FAULTS,
   });
   await app.listen({ host: config.HOST, port });

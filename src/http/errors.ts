@@ -15,6 +15,8 @@ export class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly extra: Record<string, unknown> = {},
+    /** Response headers the problem needs (WWW-Authenticate, Allow, Retry-After...). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
     this.name = 'HttpError';
@@ -30,6 +32,13 @@ export class NotFoundError extends HttpError {
 export class BadRequestError extends HttpError {
   constructor(message: string, invalidParams: InvalidParam[] = []) {
     super(400, message, invalidParams.length ? { invalid_params: invalidParams } : {});
+  }
+}
+
+/** 401: INGEST_API_KEY is set and the request's bearer token is missing or wrong. */
+export class UnauthorizedError extends HttpError {
+  constructor(message: string) {
+    super(401, message, {}, { 'www-authenticate': 'Bearer realm="customer-pipeline"' });
   }
 }
 
@@ -92,17 +101,38 @@ function invalidParams(err: FastifyError): InvalidParam[] {
   });
 }
 
-/** Installs the one error handler and the 404 handler of an app. */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+/** The methods some route answers on this path; none when only a catch-all OPTIONS (CORS preflight) matches. */
+export function allowedMethods(app: FastifyInstance, path: string): string[] {
+  const allowed = METHODS.filter((method) => app.findRoute({ method, url: path }) !== null);
+  return allowed.some((m) => m !== 'OPTIONS') ? allowed : [];
+}
+
+/**
+ * Installs the one error handler and the not-found handler of an app:
+ * 404 for a path no route has, 405 with `Allow` for a known path asked with
+ * another method (Fastify's router would answer 404 for both).
+ */
 export function installErrorHandling(
   app: FastifyInstance,
   classify: (err: Error) => HttpError | null = () => null,
 ): void {
-  app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, `No route ${request.method} ${request.url.split('?')[0]}`));
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = allowedMethods(app, path);
+    if (allowed.length) {
+      reply.header('allow', allowed.join(', '));
+      return sendProblem(reply, 405, `Method ${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`);
+    }
+    return sendProblem(reply, 404, `No route ${request.method} ${path}`);
+  });
 
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const err = (classify(error) as FastifyError | null) ?? error;
     if (err instanceof HttpError) {
       if (err.status >= 500) request.log.error({ err }, err.message);
+      for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
       return sendProblem(reply, err.status, err.message, err.extra);
     }
     if (err.validation) {

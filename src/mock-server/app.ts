@@ -2,10 +2,13 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
 import { CustomerSchema } from '../customer.js';
 import { installErrorHandling, NotFoundError } from '../http/errors.js';
 import { registerDocs } from '../http/docs.js';
+import { installMetrics } from '../http/metrics.js';
+import { installResponseHeaders } from '../http/security.js';
 import { serverOptions } from '../http/server-options.js';
 import type { Dataset } from './dataset.js';
 import { PageQuery } from '../http/paging.js';
@@ -21,6 +24,8 @@ export interface MockAppOptions {
    */
   capLimit?: number;
   logger?: FastifyBaseLogger | false;
+  /** One log line per request (LOG_REQUESTS); default on when there is a logger. */
+  logRequests?: boolean;
   /**
    * Faults injected into /api/customers routes (MOCK_FAULTS): a spec, its
    * compact text, or an injector the caller keeps (to read its tallies or
@@ -44,17 +49,19 @@ const FaultHeaders = Type.Object({
 export async function buildMockApp(opts: MockAppOptions): Promise<FastifyInstance> {
   const { dataset } = opts;
   const maxLimit = opts.maxLimit ?? 1000;
-  const app = Fastify(serverOptions(opts.logger)).withTypeProvider<TypeBoxTypeProvider>();
+  const app = Fastify(serverOptions(opts.logger, { logRequests: opts.logRequests })).withTypeProvider<TypeBoxTypeProvider>();
   const injector = opts.faults instanceof FaultInjector ? opts.faults : new FaultInjector(opts.faults ?? null);
   // Route-level hooks: faults touch the data routes, never health or docs.
   const faults = faultHooks(injector);
 
   installErrorHandling(app);
+  installResponseHeaders(app);
   await registerDocs(app, {
     title: 'customer-pipeline mock source API',
     description: 'Serves customer records page by page, as the source of an ingest.',
     version: '1.0.0',
   });
+  installMetrics(app, new Registry());
   app.addSchema(CustomerSchema);
 
   app.get(
@@ -112,7 +119,7 @@ export async function buildMockApp(opts: MockAppOptions): Promise<FastifyInstanc
       schema: {
         summary: 'One customer record by id',
         description: FAULT_SPEC_DOC,
-        params: Type.Object({ customer_id: Type.String() }),
+        params: Type.Object({ customer_id: Type.String({ description: 'the record\'s customer_id' }) }),
         querystring: Type.Object(FaultQuery),
         headers: FaultHeaders,
         response: { 200: Type.Ref('Customer'), 400: Type.Ref('Problem'), 404: Type.Ref('Problem'), ...FaultResponses },

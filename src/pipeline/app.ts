@@ -1,16 +1,20 @@
-// The pipeline's HTTP app: routes, errors, docs. Builds; never listens.
-import Fastify, { type FastifyInstance } from 'fastify';
+// The pipeline's HTTP app: routes, errors, docs, metrics, security. Builds; never listens.
+import Fastify, { type FastifyInstance, type FastifyRequest, type RouteOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pool } from 'pg';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 import { CustomerSchema } from '../customer.js';
 import { HttpError, installErrorHandling } from '../http/errors.js';
-import { registerDocs } from '../http/docs.js';
+import { registerDocs, type RouteErrors } from '../http/docs.js';
+import { installMetrics } from '../http/metrics.js';
+import { installResponseHeaders, prependOnRequest, registerCors, registerRateLimit, requireBearer } from '../http/security.js';
 import { serverOptions } from '../http/server-options.js';
+import { PipelineMetrics } from './metrics.js';
 import { isDatabaseUnavailable } from './db/database.js';
 import type { IngestOptions } from './ingest/ingest.js';
 import { customersRoutes } from './routes/customers.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
 
@@ -19,7 +23,9 @@ export interface PipelineAppDeps {
   config: Pick<
     Config,
     'sourceUrl' | 'INGEST_PAGE_SIZE' | 'INGEST_CONCURRENCY' | 'SOURCE_TIMEOUT_MS' | 'SOURCE_MAX_RETRIES' | 'SOURCE_RETRY_BASE_MS' | 'SOURCE_RETRY_MAX_MS' | 'SOURCE_RETRY_BUDGET_MS'
-  >;
+  > &
+    // Operations and security; each is off (or the default) when absent.
+    Partial<Pick<Config, 'LOG_REQUESTS' | 'INGEST_API_KEY' | 'RATE_LIMIT_PER_MINUTE' | 'CORS_ORIGINS'>>;
   logger?: FastifyBaseLogger | false;
   /** Aborted at shutdown: an ingest in flight stops fetching and rolls back. */
   shutdownSignal?: AbortSignal;
@@ -35,17 +41,68 @@ export function ingestOptions(config: PipelineAppDeps['config']): IngestOptions 
   };
 }
 
+/** Routes the API key guards: the ingest and its run records (rejected records hold raw payloads). */
+const isIngestRoute = (url: string) => url === '/api/ingest' || url.startsWith('/api/ingest/');
+/** Probes stay out of the rate limit and answer without the database (health) or are about it (ready). */
+const isProbe = (url: string) => url === '/api/health' || url === '/api/ready';
+/** Reads: what RATE_LIMIT_PER_MINUTE limits. */
+const isRead = (method: string, url: string | undefined) =>
+  (method === 'GET' || method === 'HEAD') && url !== undefined && url.startsWith('/api/') && !isProbe(url);
+const routeMethods = (route: RouteOptions) => ([] as string[]).concat(route.method);
+
 export async function buildPipelineApp(deps: PipelineAppDeps): Promise<FastifyInstance> {
-  const app = Fastify(serverOptions(deps.logger)).withTypeProvider<TypeBoxTypeProvider>();
+  const { config } = deps;
+  const apiKey = config.INGEST_API_KEY ?? null;
+  const perMinute = config.RATE_LIMIT_PER_MINUTE ?? 0;
+  const app = Fastify(serverOptions(deps.logger, { logRequests: config.LOG_REQUESTS })).withTypeProvider<TypeBoxTypeProvider>();
+  const metrics = new PipelineMetrics(deps.pool);
 
   installErrorHandling(app, (err) =>
     isDatabaseUnavailable(err) ? new HttpError(503, 'Database unavailable; try again shortly') : null,
   );
-  await registerDocs(app, {
-    title: 'customer-pipeline API',
-    description: 'Ingests customer records from the source API into PostgreSQL and serves them back.',
-    version: '1.0.0',
-  });
+  // Before any route: the hooks below see every route as it is added.
+  installResponseHeaders(app);
+  await registerCors(app, config.CORS_ORIGINS ?? []);
+  if (perMinute > 0) {
+    await registerRateLimit(app, perMinute, (request: FastifyRequest) => isRead(request.method, request.routeOptions.url));
+  }
+  if (apiKey) {
+    const guard = requireBearer(apiKey);
+    app.addHook('onRoute', (route) => {
+      if (isIngestRoute(route.url)) prependOnRequest(route, guard);
+    });
+  }
+  await registerDocs(
+    app,
+    {
+      title: 'customer-pipeline API',
+      description: 'Ingests customer records from the source API into PostgreSQL and serves them back.',
+      version: '1.0.0',
+    },
+    {
+      needsAuth: apiKey ? (route) => isIngestRoute(route.url) : undefined,
+      errorsFor: (route) => {
+        const errors: RouteErrors = {};
+        if (route.url.startsWith('/api/') && route.url !== '/api/health') {
+          errors['503'] = 'the database is unavailable (or the service is shutting down); try again shortly';
+        }
+        if (apiKey && isIngestRoute(route.url)) {
+          errors['401'] = {
+            description: 'INGEST_API_KEY is set and the bearer token is missing or wrong',
+            headers: { 'www-authenticate': { type: 'string', description: 'Bearer realm="customer-pipeline"' } },
+          };
+        }
+        if (perMinute > 0 && routeMethods(route).some((m) => isRead(m, route.url))) {
+          errors['429'] = {
+            description: `more than ${perMinute} reads in a minute from this client (RATE_LIMIT_PER_MINUTE)`,
+            headers: { 'retry-after': { type: 'integer', description: 'seconds until the limit resets' } },
+          };
+        }
+        return errors;
+      },
+    },
+  );
+  installMetrics(app, metrics.registry);
   app.addSchema(CustomerSchema);
 
   // A response finished after shutdown began (an ingest rolled back by it)
@@ -59,6 +116,12 @@ export async function buildPipelineApp(deps: PipelineAppDeps): Promise<FastifyIn
 
   await app.register(healthRoutes, { pool: deps.pool });
   await app.register(customersRoutes, { pool: deps.pool, maxLimit: 1000 });
-  await app.register(ingestRoutes, { pool: deps.pool, ingest: ingestOptions(deps.config), signal: deps.shutdownSignal });
+  await app.register(ingestRoutes, {
+    pool: deps.pool,
+    ingest: ingestOptions(deps.config),
+    signal: deps.shutdownSignal,
+    trackRun: (run) => metrics.trackRun(run),
+  });
+  await app.register(dashboardRoutes);
   return app;
 }

@@ -56,12 +56,6 @@ export function createPool(url: string, max = 10): pg.Pool {
   // A pool's idle client can lose its server (restart, failover); that is not
   // a reason to crash the process: the next query gets a fresh connection.
   pool.on('error', () => {});
-  // The reads are short OLTP queries: JIT compilation (hundreds of ms) is
-  // never worth it for them. A SET, not a startup option, so that it works
-  // behind PgBouncer too.
-  pool.on('connect', (client) => {
-    client.query('SET jit = off').catch(() => {});
-  });
   return pool;
 }
 

@@ -92,7 +92,13 @@ export async function recoverAbandonedRuns(pool: Pool): Promise<number> {
 export async function runIngest(
   pool: Pool,
   opts: IngestOptions,
-  ctx: { logger?: Logger; signal?: AbortSignal; onProgress?: (p: IngestProgress) => void } = {},
+  ctx: {
+    logger?: Logger;
+    signal?: AbortSignal;
+    onProgress?: (p: IngestProgress) => void;
+    /** Called once the lock is held and the run row exists, before any page is fetched. */
+    onStarted?: (runId: number) => void;
+  } = {},
 ): Promise<IngestResult> {
   const started = performance.now();
   const log = ctx.logger;
@@ -145,6 +151,7 @@ export async function runIngest(
   });
   let writer: StagingWriter | null = null;
   try {
+    ctx.onStarted?.(runId);
     writer = await StagingWriter.open(client);
     let pagesExpected: number | null = null;
     const stage = async (p: SourcePage) => {
@@ -200,7 +207,10 @@ export async function runIngest(
     await finishRun(pool, runId, 'failed', { ...counts, inserted: 0, updated: 0, unchanged: 0 }, message).catch(
       (e: Error) => runLog?.error({ err: e }, 'could not record the failed run'),
     );
-    throw new IngestFailedError(dbError || cancelled ? 503 : 502, `Ingest failed: ${message}`, runId);
+    // The database's own words stay in the run record and the log (the
+    // operator's), not in the answer to whoever called.
+    const answer = dbError ? `the database failed; details are in run ${runId}` : message;
+    throw new IngestFailedError(dbError || cancelled ? 503 : 502, `Ingest failed: ${answer}`, runId);
   } finally {
     ctx.signal?.removeEventListener('abort', onOuterAbort);
     await source.close();

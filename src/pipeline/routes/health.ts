@@ -23,16 +23,22 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ pool: Pool }> = async (ap
         summary: 'Readiness: the database answers and every migration is applied',
         response: {
           200: Type.Object({ status: Type.Literal('ready'), database: Type.Literal('ok') }),
-          503: Type.Ref('Problem'),
+          503: Type.Ref('Problem', { description: 'the database does not answer, or a migration is not applied' }),
         },
       },
     },
-    async () => {
+    async (request) => {
       let ok: boolean;
       try {
         ok = await migrationsApplied(pool);
       } catch (err) {
-        throw new HttpError(503, `database unavailable: ${(err as Error).message}`);
+        // A database never migrated has no schema_migrations table (undefined_table).
+        if ((err as { code?: unknown }).code === '42P01') ok = false;
+        else {
+          // The cause (host, port, driver message) goes to the log, not to the caller.
+          request.log.warn({ err }, 'readiness: the database does not answer');
+          throw new HttpError(503, 'database unavailable');
+        }
       }
       if (!ok) throw new HttpError(503, 'database migrations are not applied');
       return { status: 'ready' as const, database: 'ok' as const };

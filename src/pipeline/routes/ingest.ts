@@ -1,10 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyBaseLogger } from 'fastify';
 import { Type } from 'typebox';
 import type { Pool } from 'pg';
+import type { Logger } from 'pino';
 import { NotFoundError } from '../../http/errors.js';
 import { PageQuery } from '../../http/paging.js';
-import { runIngest, type IngestOptions } from '../ingest/ingest.js';
-import { getRun, listRejected, listRuns } from '../ingest/runs-repository.js';
+import { runIngest, type IngestOptions, type IngestResult } from '../ingest/ingest.js';
+import { ProgressRegistry } from '../ingest/progress.js';
+import { getRun, listRejected, listRuns, type RunRecord } from '../ingest/runs-repository.js';
+import { streamRunEvents, type RunEventStream, type RunEventsOptions } from './run-events.js';
 
 const Counts = {
   pages: Type.Integer(),
@@ -25,6 +29,20 @@ const IngestResultSchema = Type.Object({
   duration_ms: Type.Integer(),
 });
 
+const ProgressSchema = Type.Object(
+  {
+    pages_done: Type.Integer(),
+    pages_total: Type.Union([Type.Integer(), Type.Null()], { description: "pages the source's total implies; null when unknown" }),
+    records: Type.Integer({ description: 'records fetched so far' }),
+    rejected: Type.Integer(),
+    retries: Type.Integer(),
+    elapsed_seconds: Type.Number(),
+    records_per_second: Type.Number(),
+    eta_seconds: Type.Union([Type.Number(), Type.Null()], { description: 'time left to fetch the remaining pages; null when unknown' }),
+  },
+  { $id: 'IngestProgress', description: 'live progress of a running ingest (on the process that runs it)' },
+);
+
 const RunSchema = Type.Object(
   {
     id: Type.Integer(),
@@ -35,6 +53,7 @@ const RunSchema = Type.Object(
     duration_ms: Type.Union([Type.Integer(), Type.Null()]),
     ...Counts,
     error: Type.Union([Type.String(), Type.Null()]),
+    progress: Type.Optional(Type.Ref('IngestProgress')),
   },
   { $id: 'IngestionRun' },
 );
@@ -49,28 +68,116 @@ const RejectedSchema = Type.Object({
   reasons: Type.Array(Type.String()),
 });
 
-const RunParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1 }) });
+const RunParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1, description: 'run id (`run_id` of an ingest)', examples: [1] }) });
 
-export const ingestRoutes: FastifyPluginAsyncTypebox<{ pool: Pool; ingest: IngestOptions; signal?: AbortSignal }> = async (
-  app,
-  { pool, ingest, signal },
-) => {
+const AcceptedSchema = Type.Object({
+  status: Type.Literal('running'),
+  run_id: Type.Integer(),
+  href: Type.String({ description: 'the run record (also the Location header)' }),
+  events: Type.String({ description: 'its progress as Server-Sent Events' }),
+});
+
+export interface IngestRoutesOptions {
+  pool: Pool;
+  ingest: IngestOptions;
+  /** Aborted at shutdown: ingests in flight stop and roll back. */
+  signal?: AbortSignal;
+  /** Live progress of this process's runs (one per app by default). */
+  progress?: ProgressRegistry;
+  events?: Partial<Omit<RunEventsOptions, 'pool' | 'progress'>>;
+  /** Counts each run when it settles, passing its result or error through (the app's metrics: src/pipeline/metrics.ts). */
+  trackRun?: (run: Promise<IngestResult>) => Promise<IngestResult>;
+}
+
+export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = async (app, opts) => {
+  const { pool, ingest } = opts;
+  const progress = opts.progress ?? new ProgressRegistry();
+  const eventOptions: RunEventsOptions = { pool, progress, heartbeatMs: 15_000, pollMs: 1000, minIntervalMs: 100, ...opts.events };
+  // Closing the app cancels its ingests (the shutdown signal usually has already).
+  const closing = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, closing.signal]) : closing.signal;
+  const inFlight = new Set<Promise<void>>();
+  const streams = new Set<RunEventStream>();
+
+  app.addSchema(ProgressSchema);
   app.addSchema(RunSchema);
+
+  /** Starts an ingest whose progress this process publishes; `started` resolves with its run id once the lock is held. */
+  const launch = (logger: FastifyBaseLogger) => {
+    let runId: number | null = null;
+    let onStarted!: (id: number) => void;
+    const started = new Promise<number>((resolve) => (onStarted = resolve));
+    const run = (opts.trackRun ?? ((r) => r))(runIngest(pool, ingest, {
+      logger: logger as Logger,
+      signal,
+      onStarted: (id) => {
+        runId = id;
+        progress.started(id);
+        onStarted(id);
+      },
+      onProgress: (p) => progress.update(p),
+    }));
+    const settled = run.then(
+      () => {},
+      () => {},
+    ).then(() => {
+      if (runId !== null) progress.ended(runId);
+      inFlight.delete(settled);
+    });
+    inFlight.add(settled);
+    return { run, started };
+  };
+
+  /** A running run's record with this process's live counts merged in. */
+  const withProgress = (run: RunRecord): RunRecord & { progress?: unknown } => {
+    if (run.status !== 'running') return run;
+    const live = progress.state(run.id);
+    if (live.state !== 'running') return run;
+    const p = live.progress;
+    return { ...run, pages: p.pages_done, fetched: p.records, rejected: p.rejected, retries: p.retries, progress: p };
+  };
+
+  app.addHook('preClose', async () => {
+    closing.abort(new Error('closing'));
+    // Failed runs are recorded, and their streams get their final event, before the pool goes.
+    await Promise.all([...inFlight]);
+    await Promise.all([...streams].map((s) => s.close()));
+  });
 
   app.post(
     '/api/ingest',
     {
       schema: {
         summary: 'Pull every page of the source and merge it into customers, in one transaction',
+        description:
+          'By default the answer comes when the run has ended. With `mode=async` it comes as soon as the run has started (202, ' +
+          '`Location` names the run); follow it at `/api/ingest/runs/{id}` or `/api/ingest/runs/{id}/events`.',
+        querystring: Type.Object({
+          mode: Type.Union([Type.Literal('sync'), Type.Literal('async')], {
+            default: 'sync',
+            description: '`sync` (default): answer when the run has ended. `async`: answer 202 once it has started',
+          }),
+        }),
         response: {
           200: IngestResultSchema,
+          202: AcceptedSchema,
           409: Type.Ref('Problem', { description: 'another ingest is running; run_id names it' }),
           502: Type.Ref('Problem', { description: 'the source failed after its retries; nothing was loaded' }),
           503: Type.Ref('Problem', { description: 'the database failed; nothing was loaded' }),
         },
       },
     },
-    async (request) => runIngest(pool, ingest, { logger: request.log as never, signal }),
+    async (request, reply): Promise<IngestResult | { status: 'running'; run_id: number; href: string; events: string }> => {
+      const { run, started } = launch(request.log);
+      if (request.query.mode !== 'async') return run;
+      // Its failure is recorded in its row (and logged); nobody awaits it here.
+      run.catch(() => {});
+      // A 409 (or a database down at start) rejects before the run starts, and is answered now.
+      const runId = await Promise.race([started, run.then((r) => r.run_id)]);
+      const href = `/api/ingest/runs/${runId}`;
+      reply.code(202).header('location', href);
+      return { status: 'running', run_id: runId, href, events: `${href}/events` };
+    },
   );
 
   app.get(
@@ -87,7 +194,8 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<{ pool: Pool; ingest: Inges
     },
     async (request) => {
       const { page, limit } = request.query;
-      return { ...(await listRuns(pool, page, limit)), page, limit };
+      const { data, total } = await listRuns(pool, page, limit);
+      return { data: data.map(withProgress), total, page, limit };
     },
   );
 
@@ -95,7 +203,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<{ pool: Pool; ingest: Inges
     '/api/ingest/runs/:id',
     {
       schema: {
-        summary: 'One ingest run',
+        summary: 'One ingest run (with its live `progress` while it runs)',
         params: RunParams,
         response: { 200: Type.Ref('IngestionRun'), 400: Type.Ref('Problem'), 404: Type.Ref('Problem') },
       },
@@ -103,7 +211,34 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<{ pool: Pool; ingest: Inges
     async (request) => {
       const run = await getRun(pool, request.params.id);
       if (!run) throw new NotFoundError(`Run ${request.params.id} not found`);
-      return run;
+      return withProgress(run);
+    },
+  );
+
+  app.get(
+    '/api/ingest/runs/:id/events',
+    {
+      schema: {
+        summary: "A run's progress as Server-Sent Events",
+        description:
+          '`event: progress` (an IngestProgress) while the run goes on, then `event: done` (succeeded) or `event: failed`, ' +
+          'whose data is the final run record, and the stream closes. A finished run sends its final event at once. ' +
+          'A comment line every 15 s keeps the connection alive.',
+        params: RunParams,
+        response: {
+          200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: Type.String() } } },
+          400: Type.Ref('Problem'),
+          404: Type.Ref('Problem'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const run = await getRun(pool, request.params.id);
+      if (!run) throw new NotFoundError(`Run ${request.params.id} not found`);
+      const stream = streamRunEvents(reply, run, eventOptions);
+      streams.add(stream);
+      void stream.closed.then(() => streams.delete(stream));
+      return reply;
     },
   );
 

@@ -1,0 +1,44 @@
+// The database of the CLI's in-process commands: DATABASE_URL, else the
+// embedded PostgreSQL — the one `npm start` is running when it is up (two
+// servers cannot share its data folder), or one started for this command.
+import type { Config } from '../config.js';
+import { EMBEDDED_DATABASE, createPool, openDatabase, type Database } from '../pipeline/db/database.js';
+import { CliError, EXIT } from './output.js';
+
+async function answers(url: string): Promise<boolean> {
+  const pool = createPool(url, 1);
+  try {
+    await pool.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await pool.end().catch(() => {});
+  }
+}
+
+export async function openCliDatabase(config: Config): Promise<Database> {
+  let databaseUrl = config.DATABASE_URL;
+  if (!databaseUrl) {
+    const running = `postgres://postgres:postgres@127.0.0.1:${config.EMBEDDED_PG_PORT}/${EMBEDDED_DATABASE}`;
+    if (await answers(running)) databaseUrl = running;
+  }
+  try {
+    return await openDatabase({
+      databaseUrl,
+      embeddedDir: config.EMBEDDED_PG_DIR,
+      embeddedPort: config.EMBEDDED_PG_PORT,
+      poolMax: 4,
+    });
+  } catch (err) {
+    throw new CliError(`cannot open the database: ${(err as Error).message}`, EXIT.failed);
+  }
+}
+
+/** A query on a database whose tables are missing says what to run. */
+export function explainDatabaseError(err: unknown): never {
+  const e = err as { code?: string; message?: string };
+  if (e.code === '42P01') throw new CliError('the database has no pipeline tables yet: run `customer-pipeline migrate`', EXIT.failed);
+  if (err instanceof CliError) throw err;
+  throw new CliError(`database error: ${e.message ?? String(err)}`, EXIT.failed);
+}

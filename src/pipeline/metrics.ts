@@ -1,0 +1,116 @@
+// The pipeline's own Prometheus metrics, in the app's Registry: ingest runs
+// by outcome, what the merges did to rows, source retries, and the database
+// pool (read at scrape time). The HTTP histogram is src/http/metrics.ts.
+import type { Pool } from 'pg';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { HttpError } from '../http/errors.js';
+import { IngestConflictError, type IngestResult } from './ingest/ingest.js';
+import { getRun, type RunCounts } from './ingest/runs-repository.js';
+
+export type RunOutcome = 'succeeded' | 'failed' | 'conflict';
+
+const ROW_RESULTS = ['inserted', 'updated', 'unchanged', 'rejected'] as const;
+
+export class PipelineMetrics {
+  readonly registry: Registry;
+  private readonly runs: Counter<'outcome'>;
+  private readonly rows: Counter<'result'>;
+  private readonly retries: Counter;
+
+  constructor(
+    private readonly pool: Pool,
+    registry = new Registry(),
+  ) {
+    this.registry = registry;
+    const registers = [registry];
+    this.runs = new Counter({
+      name: 'ingest_runs_total',
+      help: 'Ingest runs by outcome: succeeded, failed (source or database; rolled back), conflict (another ingest held the lock)',
+      labelNames: ['outcome'] as const,
+      registers,
+    });
+    this.rows = new Counter({
+      name: 'ingest_rows_total',
+      help: 'Records of succeeded ingests by what the merge did: inserted, updated, unchanged; rejected = broke the schema, not loaded',
+      labelNames: ['result'] as const,
+      registers,
+    });
+    this.retries = new Counter({
+      name: 'ingest_source_retries_total',
+      help: 'Source requests retried (timeouts, resets, 5xx, 429, malformed pages), failed runs included',
+      registers,
+    });
+    // Every series exists from the first scrape (rate() needs the zero).
+    for (const outcome of ['succeeded', 'failed', 'conflict'] as const) this.runs.inc({ outcome }, 0);
+    for (const result of ROW_RESULTS) this.rows.inc({ result }, 0);
+
+    new Gauge({
+      name: 'db_pool_connections',
+      help: 'Connections of the database pool: in_use (lent to a query or an ingest) and idle',
+      labelNames: ['state'] as const,
+      registers,
+      collect() {
+        this.set({ state: 'in_use' }, pool.totalCount - pool.idleCount);
+        this.set({ state: 'idle' }, pool.idleCount);
+      },
+    });
+    new Gauge({
+      name: 'db_pool_waiting_clients',
+      help: 'Queries and ingests waiting for a connection of the pool',
+      registers,
+      collect() {
+        this.set(pool.waitingCount);
+      },
+    });
+    new Gauge({
+      name: 'db_pool_max_connections',
+      help: 'Size limit of the database pool (DB_POOL_MAX)',
+      registers,
+      collect() {
+        this.set((pool as Pool & { options: { max?: number } }).options.max ?? 10);
+      },
+    });
+  }
+
+  /** Counts one run: its outcome, and what it did to rows when it succeeded. */
+  recordRun(outcome: RunOutcome, counts: Partial<RunCounts> = {}): void {
+    this.runs.inc({ outcome });
+    if (outcome === 'succeeded') {
+      for (const result of ROW_RESULTS) this.rows.inc({ result }, counts[result] ?? 0);
+    }
+    if (counts.retries) this.retries.inc(counts.retries);
+  }
+
+  /**
+   * Counts a run when it settles, and passes its result or error through.
+   * A failed run's retries are read afterwards from its run record (the
+   * error carries only its id).
+   */
+  async trackRun<T extends IngestResult>(run: Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await run;
+    } catch (err) {
+      if (err instanceof IngestConflictError) this.recordRun('conflict');
+      else {
+        this.recordRun('failed');
+        // Off the answer's path: with the database down the read would wait for its timeout.
+        void this.countFailedRunRetries(err);
+      }
+      throw err;
+    }
+    this.recordRun('succeeded', result);
+    return result;
+  }
+
+  private async countFailedRunRetries(err: unknown): Promise<void> {
+    const runId = err instanceof HttpError ? err.extra.run_id : undefined;
+    if (typeof runId !== 'number') return;
+    try {
+      const run = await getRun(this.pool, runId);
+      if (run?.retries) this.retries.inc(run.retries);
+    } catch {
+      // The database may be why the run failed; its retries go uncounted.
+    }
+  }
+}

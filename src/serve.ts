@@ -1,0 +1,61 @@
+// Runs the services in this process: `all` (mock + pipeline), `mock` or
+// `pipeline`. Reads the settings, listens, prints where everything is, and
+// closes gracefully on SIGINT/SIGTERM. Shared by `main` (npm start) and the
+// CLI's start / mock / pipeline commands.
+import closeWithGrace from 'close-with-grace';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { DatasetError } from './mock-server/dataset.js';
+import { createLogger, startMock, startPipeline, type Running } from './services.js';
+
+export const MODES = ['all', 'mock', 'pipeline'] as const;
+export type Mode = (typeof MODES)[number];
+
+function say(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+export async function serve(mode: Mode): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`customer-pipeline: invalid setting: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config, 'customer-pipeline');
+  const running: Running[] = [];
+  closeWithGrace({ delay: 15_000, logger }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'stopping after an error');
+    else logger.info({ signal }, 'stopping');
+    // Last started, first stopped: the pipeline (and its database) before the mock.
+    for (const r of running.reverse()) await r.close().catch((e: Error) => logger.error({ err: e }, 'close failed'));
+  });
+
+  try {
+    let sourceUrl = config.sourceUrl;
+    if (mode === 'all' || mode === 'mock') {
+      const mock = await startMock(config, logger.child({ service: 'mock' }));
+      running.push(mock);
+      // With MOCK_PORT=0 the mock's real port is known only now.
+      if (config.MOCK_SERVER_URL === null) sourceUrl = mock.url;
+      say(`mock server (source API)  ${mock.url}   docs: ${mock.url}/docs`);
+    }
+    if (mode === 'all' || mode === 'pipeline') {
+      const pipeline = await startPipeline(config, logger.child({ service: 'pipeline' }), { sourceUrl });
+      running.push(pipeline);
+      say(`pipeline API              ${pipeline.url}   docs: ${pipeline.url}/docs`);
+      say(`  ingesting from          ${sourceUrl}`);
+      say(`database                  ${pipeline.db.url}${pipeline.db.embedded ? '   (embedded PostgreSQL 15)' : ''}`);
+      say(`  inspect it with         psql '${pipeline.db.url}'`);
+    }
+    say('Ctrl-C stops everything.');
+  } catch (err) {
+    const message = err instanceof DatasetError || err instanceof ConfigError ? err.message : (err as Error).message;
+    process.stderr.write(`customer-pipeline: cannot start: ${message}\n`);
+    for (const r of running.reverse()) await r.close().catch(() => {});
+    process.exit(1);
+  }
+}

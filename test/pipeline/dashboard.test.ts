@@ -1,0 +1,66 @@
+// The dashboard's files as the pipeline serves them (the browser test is
+// test/e2e/dashboard.test.ts), and what `/` says when they are not built.
+import { readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Fastify from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installErrorHandling } from '../../src/http/errors.js';
+import { WEB_ROOT, dashboardRoutes } from '../../src/pipeline/routes/dashboard.js';
+import { buildTestPipeline, type TestPipeline } from '../support/apps.js';
+
+describe('GET / (the dashboard)', () => {
+  let pipeline: TestPipeline;
+  beforeAll(async () => {
+    pipeline = await buildTestPipeline('http://127.0.0.1:9');
+  });
+  afterAll(() => pipeline.close());
+
+  it('serves the built page, revalidated on every load, that loads only its own assets', async () => {
+    const res = await pipeline.app.inject('/');
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    expect(res.headers['cache-control']).toBe('no-cache');
+    // Nothing from another host: no CDN, no web font.
+    const urls = [...res.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(urls.length).toBeGreaterThan(1);
+    for (const u of urls) expect(u).toMatch(/^(\/assets\/|data:)/);
+  });
+
+  it('serves the hashed assets with a long, immutable cache lifetime', async () => {
+    const asset = readdirSync(path.join(WEB_ROOT, 'assets')).find((f) => f.endsWith('.js'))!;
+    const res = await pipeline.app.inject(`/assets/${asset}`);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/javascript/);
+    expect(res.headers['cache-control']).toMatch(/max-age=31536000.*immutable/);
+    expect(res.body).not.toMatch(/https?:\/\/(?!www\.w3\.org)[a-z]/i);
+  });
+
+  it('answers an unknown asset with a 404 problem', async () => {
+    const res = await pipeline.app.inject('/assets/nope.js');
+    expect(res.statusCode).toBe(404);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+});
+
+describe('GET / when the dashboard is not built', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'cp-web-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('answers a 503 problem that says to run npm run build:web', async () => {
+    const app = Fastify();
+    installErrorHandling(app);
+    await app.register(dashboardRoutes, { root: path.join(dir, 'web') });
+    for (const url of ['/', '/assets/index-abc.js']) {
+      const res = await app.inject(url);
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.json()).toMatchObject({ status: 503, detail: expect.stringContaining('npm run build:web') });
+    }
+    await app.close();
+  });
+});

@@ -1,0 +1,260 @@
+// Recent runs, and the button that starts an ingest and follows it live.
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError, followRun, getJson, startIngest, type Page, type Run, type RunProgress } from './api';
+import { count, duration, seconds, when } from './format';
+
+type Live =
+  | { phase: 'idle' }
+  | { phase: 'starting' }
+  | { phase: 'running'; runId: number; progress: RunProgress | null; note?: string }
+  | { phase: 'ended'; run: Run }
+  | { phase: 'error'; message: string };
+
+export function Status({ status }: { status: Run['status'] }) {
+  return <span class={`status ${status}`}>{status}</span>;
+}
+
+function ProgressView({ runId, progress, note }: { runId: number; progress: RunProgress | null; note?: string }) {
+  const total = progress?.pages_total ?? null;
+  const done = progress?.pages_done ?? 0;
+  const merging = total !== null && done >= total;
+  const pct = total ? Math.min(100, (done / total) * 100) : null;
+  return (
+    <div class="live" data-testid="ingest-progress">
+      <div class="live-title">
+        Run #{runId} <Status status="running" />
+        {note && <span class="note">{note}</span>}
+      </div>
+      <div class={`bar${pct === null ? ' indeterminate' : ''}`} role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct ?? undefined}>
+        <div style={{ width: pct === null ? '30%' : `${pct}%` }} />
+      </div>
+      <div class="live-stats">
+        <span>
+          pages <b data-testid="progress-pages">{count(done)}</b>
+          {total !== null && (
+            <>
+              {' '}
+              of <b data-testid="progress-total">{count(total)}</b>
+            </>
+          )}
+        </span>
+        <span>
+          <b data-testid="progress-records">{count(progress?.records ?? 0)}</b> records
+        </span>
+        <span>
+          <b data-testid="progress-rate">{count(Math.round(progress?.records_per_second ?? 0))}</b> records/s
+        </span>
+        <span data-testid="progress-eta">{merging ? 'merging into customers…' : <>ETA {seconds(progress?.eta_seconds ?? null)}</>}</span>
+        {(progress?.rejected ?? 0) > 0 && <span>{count(progress!.rejected)} rejected so far</span>}
+        {(progress?.retries ?? 0) > 0 && <span>{count(progress!.retries)} retries</span>}
+      </div>
+    </div>
+  );
+}
+
+function Outcome({ run }: { run: Run }) {
+  const cells: [string, string | number][] = [
+    ['fetched', run.fetched],
+    ['inserted', run.inserted],
+    ['updated', run.updated],
+    ['unchanged', run.unchanged],
+    ['rejected', run.rejected],
+    ['retries', run.retries],
+  ];
+  return (
+    <div class="live" data-testid="ingest-result">
+      <div class="live-title">
+        Run #{run.id} <Status status={run.status} /> <span class="note">in {duration(run.duration_ms)}</span>
+      </div>
+      {run.error && <p class="error">{run.error}</p>}
+      <dl class="counts">
+        {cells.map(([name, n]) => (
+          <div key={name} data-testid={`result-${name}`}>
+            <dt>{name}</dt>
+            <dd>{typeof n === 'number' ? count(n) : n}</dd>
+          </div>
+        ))}
+      </dl>
+      {run.rejected > 0 && <a href={`#/runs/${run.id}/rejected`}>See the {count(run.rejected)} rejected records →</a>}
+    </div>
+  );
+}
+
+type LiveRow = { runId: number; progress: RunProgress } | null;
+
+function IngestPanel(props: { runningId: number | null; onChange: () => void; onLive: (live: LiveRow) => void }) {
+  const { runningId, onChange, onLive } = props;
+  const [live, setLive] = useState<Live>({ phase: 'idle' });
+  const following = useRef<AbortController | null>(null);
+
+  const follow = useCallback(
+    (runId: number, note?: string) => {
+      following.current?.abort();
+      const ctl = new AbortController();
+      following.current = ctl;
+      setLive({ phase: 'running', runId, progress: null, note });
+      followRun(
+        runId,
+        (e) => {
+          if (e.type === 'progress') {
+            setLive({ phase: 'running', runId, progress: e.progress, note });
+            onLive({ runId, progress: e.progress });
+          } else {
+            setLive({ phase: 'ended', run: e.run });
+            onLive(null);
+            onChange();
+          }
+        },
+        ctl.signal,
+      ).catch((err: unknown) => {
+        if (!ctl.signal.aborted) setLive({ phase: 'error', message: (err as Error).message });
+      });
+    },
+    [onChange, onLive],
+  );
+
+  useEffect(() => () => following.current?.abort(), []);
+  // A run already going on (started elsewhere, or before a reload) is followed too.
+  useEffect(() => {
+    if (runningId !== null && (live.phase === 'idle' || live.phase === 'ended')) {
+      if (live.phase === 'ended' && live.run.id >= runningId) return;
+      follow(runningId, 'started elsewhere');
+    }
+  }, [runningId]);
+
+  const start = async () => {
+    setLive({ phase: 'starting' });
+    try {
+      const runId = await startIngest();
+      onChange();
+      follow(runId);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409 && typeof err.body.run_id === 'number') {
+        follow(err.body.run_id, 'another ingest was already running: following it');
+      } else setLive({ phase: 'error', message: (err as Error).message });
+    }
+  };
+
+  const busy = live.phase === 'starting' || live.phase === 'running';
+  return (
+    <section class="panel">
+      <div class="panel-head">
+        <h2>Ingest</h2>
+        <button type="button" onClick={start} disabled={busy} data-testid="start-ingest">
+          {busy ? 'Ingesting…' : 'Start ingest'}
+        </button>
+      </div>
+      {live.phase === 'idle' && <p class="muted">Pulls every page of the source and merges it into the customers table, in one transaction.</p>}
+      {live.phase === 'starting' && <p class="muted">Starting…</p>}
+      {live.phase === 'running' && <ProgressView runId={live.runId} progress={live.progress} note={live.note} />}
+      {live.phase === 'ended' && <Outcome run={live.run} />}
+      {live.phase === 'error' && (
+        <p class="error" data-testid="ingest-error">
+          {live.message}
+        </p>
+      )}
+    </section>
+  );
+}
+
+/** A running run's row shows the live counts of the run followed above. */
+function withLive(run: Run, live: LiveRow): Run {
+  if (run.status !== 'running' || live?.runId !== run.id) return run;
+  const p = live.progress;
+  return { ...run, pages: p.pages_done, fetched: p.records, rejected: p.rejected, retries: p.retries };
+}
+
+function RunsTable({ runs, live }: { runs: Run[]; live: LiveRow }) {
+  if (!runs.length) return <p class="muted">No runs yet: start one above.</p>;
+  return (
+    <table data-testid="runs-table">
+      <thead>
+        <tr>
+          <th>Run</th>
+          <th>Status</th>
+          <th>Started</th>
+          <th class="num">Duration</th>
+          <th class="num">Pages</th>
+          <th class="num">Fetched</th>
+          <th class="num">Inserted</th>
+          <th class="num">Updated</th>
+          <th class="num">Unchanged</th>
+          <th class="num">Rejected</th>
+          <th class="num">Retries</th>
+          <th>Error</th>
+        </tr>
+      </thead>
+      <tbody>
+        {runs.map((run) => withLive(run, live)).map((r) => (
+          <tr key={r.id} data-run={r.id}>
+            <td>#{r.id}</td>
+            <td>
+              <Status status={r.status} />
+            </td>
+            <td>{when(r.started_at)}</td>
+            <td class="num">{duration(r.duration_ms)}</td>
+            <td class="num">{count(r.pages)}</td>
+            <td class="num">{count(r.fetched)}</td>
+            <td class="num">{count(r.inserted)}</td>
+            <td class="num">{count(r.updated)}</td>
+            <td class="num">{count(r.unchanged)}</td>
+            <td class="num">
+              {r.rejected > 0 ? (
+                <a href={`#/runs/${r.id}/rejected`} data-testid={`rejected-link-${r.id}`}>
+                  {count(r.rejected)}
+                </a>
+              ) : (
+                0
+              )}
+            </td>
+            <td class="num">{count(r.retries)}</td>
+            <td class="error-cell" title={r.error ?? ''}>
+              {r.error ?? ''}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+export function RunsView() {
+  const [runs, setRuns] = useState<Page<Run> | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [live, setLive] = useState<LiveRow>(null);
+
+  const load = useCallback(() => {
+    getJson<Page<Run>>('/api/ingest/runs?limit=20').then(
+      (page) => {
+        setRuns(page);
+        setError(null);
+      },
+      (err: Error) => setError(err.message),
+    );
+  }, []);
+  useEffect(load, [load]);
+  // While a run goes on, its row (and those of other processes) is refreshed.
+  const running = runs?.data.find((r) => r.status === 'running')?.id ?? null;
+  useEffect(() => {
+    if (running === null) return;
+    const t = setInterval(load, 3000);
+    return () => clearInterval(t);
+  }, [running, load]);
+
+  return (
+    <>
+      <IngestPanel runningId={running} onChange={load} onLive={setLive} />
+      <section class="panel">
+        <div class="panel-head">
+          <h2>Recent runs</h2>
+          {runs && <span class="muted">{count(runs.total)} in all</span>}
+          <button type="button" class="secondary" onClick={load}>
+            Refresh
+          </button>
+        </div>
+        {error && <p class="error">{error}</p>}
+        {runs ? <RunsTable runs={runs.data} live={live} /> : !error && <p class="muted">Loading…</p>}
+      </section>
+    </>
+  );
+}
