@@ -118,20 +118,33 @@ export function generateRecord(seed: number, index: number): Customer {
   };
 }
 
-/** `size` synthetic records, computed on demand from (seed, index). */
+/** Records of a synthetic set kept serialised once computed (about 250 bytes each). */
+export const GENERATED_CACHE_MAX = 1_000_000;
+
+/**
+ * `size` synthetic records, computed on demand from (seed, index). The JSON of
+ * the first GENERATED_CACHE_MAX records is kept once computed, so a page
+ * asked again is a join of strings; past that, records are computed per request
+ * and memory stays flat at any size.
+ */
 export function generatedDataset(size: number, seed: number): Dataset {
+  const cache: (string | undefined)[] = new Array(Math.min(size, GENERATED_CACHE_MAX));
+  const json = (i: number): string => {
+    if (i >= cache.length) return JSON.stringify(generateRecord(seed, i));
+    return (cache[i] ??= JSON.stringify(generateRecord(seed, i)));
+  };
   return {
     size,
     slice(start, end) {
       const out: string[] = [];
-      for (let i = Math.max(0, start); i < Math.min(end, size); i++) out.push(JSON.stringify(generateRecord(seed, i)));
+      for (let i = Math.max(0, start); i < Math.min(end, size); i++) out.push(json(i));
       return out;
     },
     get(id) {
       const m = /^GEN-(\d{9})$/.exec(id);
       if (!m) return undefined;
       const i = Number(m[1]) - 1;
-      return i >= 0 && i < size ? JSON.stringify(generateRecord(seed, i)) : undefined;
+      return i >= 0 && i < size ? json(i) : undefined;
     },
   };
 }
