@@ -170,7 +170,7 @@ export function formatCpu(c: CpuSeconds, per?: { count: number; unit: string }):
  * the middle of someone else's burst measures the burst. Returns the busy
  * share last seen, so that a run that had to start anyway can say so.
  */
-export async function waitForQuiet(cores: number, share = 0.25, maxMs = 60_000): Promise<number> {
+export async function waitForQuiet(cores: number, share = 0.25, maxMs = 30_000): Promise<number> {
   const deadline = Date.now() + maxMs;
   for (;;) {
     const b0 = await machineBusyTicks();

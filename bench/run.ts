@@ -37,6 +37,7 @@ const { values: args } = parseArgs({
     'heap-trace': { type: 'boolean', default: false },
     source: { type: 'string', default: 'generated' },
     'no-write': { type: 'boolean', default: false },
+    'render-only': { type: 'boolean', default: false },
     'timeout-min': { type: 'string' },
   },
   strict: true,
@@ -73,6 +74,17 @@ function log(line: string): void {
   process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
 }
 
+if (args['render-only']) {
+  const stored = readPrevious(OUTPUT);
+  if (!stored) {
+    process.stderr.write(`bench: ${OUTPUT} holds no stored results to render\n`);
+    process.exit(2);
+  }
+  writeMarkdown(OUTPUT, stored);
+  process.stdout.write(`${renderTable(stored)}\n`);
+  process.exit(0);
+}
+
 // ---- lifecycle ------------------------------------------------------------
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -84,7 +96,11 @@ function cleanup(): Promise<void> {
   })();
   return cleaning;
 }
+let stopping = false;
 async function fail(message: string, code: number): Promise<never> {
+  // Once stopping, what the measurements still in flight throw is a consequence, not news.
+  if (stopping) return new Promise<never>(() => {});
+  stopping = true;
   process.stderr.write(`\nbench: ${message}\n`);
   const guard = setTimeout(() => process.exit(code), 20_000);
   guard.unref();

@@ -105,7 +105,8 @@ function requiredString(max: number): Check {
       return undefined;
     }
     if (v.length === 0) reasons.push(`${name}: must not be empty`);
-    else if (charLength(v) > max) reasons.push(`${name}: longer than ${max} characters`);
+    // Code points never outnumber UTF-16 units: count them only when it matters.
+    else if (v.length > max && charLength(v) > max) reasons.push(`${name}: longer than ${max} characters`);
     const problem = textProblem(v);
     if (problem) reasons.push(`${name}: ${problem}`);
     return v;
@@ -119,7 +120,7 @@ function optionalString(max: number | null): Check {
       reasons.push(`${name}: must be a string or null`);
       return undefined;
     }
-    if (max !== null && charLength(v) > max) reasons.push(`${name}: longer than ${max} characters`);
+    if (max !== null && v.length > max && charLength(v) > max) reasons.push(`${name}: longer than ${max} characters`);
     const problem = textProblem(v);
     if (problem) reasons.push(`${name}: ${problem}`);
     return v;
