@@ -121,7 +121,9 @@ export function installErrorHandling(
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
     const allowed = allowedMethods(app, path);
-    if (allowed.length) {
+    // A route of this very method that sends its own not-found (a static
+    // file that is missing) is a 404, not a 405.
+    if (allowed.length && !allowed.includes(request.method)) {
       reply.header('allow', allowed.join(', '));
       return sendProblem(reply, 405, `Method ${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`);
     }

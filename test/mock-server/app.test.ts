@@ -80,6 +80,12 @@ describe('mock server', () => {
     expect(res.json().status).toBe(404);
   });
 
+  it('answers a missing docs asset with 404, not 405', async () => {
+    const res = await app.inject('/docs/static/no-such-file.js');
+    expect(res.statusCode).toBe(404);
+    expect(res.headers.allow).toBeUndefined();
+  });
+
   it('serves its OpenAPI document and docs UI with local assets', async () => {
     const doc = (await app.inject('/openapi.json')).json();
     expect(doc.openapi).toMatch(/^3\./);
