@@ -6,7 +6,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { createPool, startEmbedded, type EmbeddedServer } from '../src/pipeline/db/database.js';
+import { connectionError, createPool, startEmbedded, type EmbeddedServer } from '../src/pipeline/db/database.js';
 import { migrate } from '../src/pipeline/db/migrate.js';
 
 const LOCAL = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -18,18 +18,6 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-async function connectError(url: string): Promise<Error | null> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return null;
-  } catch (err) {
-    return err as Error;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
 
 function redact(url: string): string {
   const u = new URL(url);
@@ -43,11 +31,11 @@ export async function findServer(databaseUrl: string | undefined): Promise<Serve
   let embedded: EmbeddedServer | null = null;
   let root: string | null = null;
   if (databaseUrl) {
-    const err = await connectError(databaseUrl);
+    const err = await connectionError(databaseUrl, 3000);
     if (err) throw new Error(`PostgreSQL at DATABASE_URL (${redact(databaseUrl)}) is unreachable: ${err.message}`);
     adminUrl = databaseUrl;
     kind = `server (DATABASE_URL ${redact(databaseUrl)})`;
-  } else if ((await connectError(LOCAL)) === null) {
+  } else if ((await connectionError(LOCAL, 3000)) === null) {
     adminUrl = LOCAL;
     kind = `local server (${LOCAL})`;
   } else {

@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import autocannon, { type Request, type Result } from 'autocannon';
 import pg from 'pg';
 import { PACKAGE_ROOT } from '../src/config.js';
+import { connectionError } from '../src/pipeline/db/database.js';
 
 const START = '<!-- load-run:start -->';
 const END = '<!-- load-run:end -->';
@@ -42,18 +43,6 @@ const log = (line: string) => process.stderr.write(`[load] ${line}\n`);
 
 // --- database ---------------------------------------------------------------
 
-async function answers(url: string): Promise<boolean> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    await c.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
 
 interface Db {
   env: NodeJS.ProcessEnv;
@@ -63,7 +52,7 @@ interface Db {
 
 async function database(): Promise<Db> {
   const server = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  if (process.env.DATABASE_URL || (await answers(server))) {
+  if (process.env.DATABASE_URL || ((await connectionError(server)) === null)) {
     const name = `cp_load_${randomBytes(4).toString('hex')}`;
     const admin = async (sql: string) => {
       const c = new pg.Client({ connectionString: server });

@@ -2,26 +2,15 @@
 // embedded PostgreSQL — the one `npm start` is running when it is up (two
 // servers cannot share its data folder), or one started for this command.
 import type { Config } from '../config.js';
-import { EMBEDDED_DATABASE, createPool, openDatabase, type Database } from '../pipeline/db/database.js';
+import { EMBEDDED_DATABASE, connectionError, openDatabase, type Database } from '../pipeline/db/database.js';
 import { CliError, EXIT } from './output.js';
 
-async function answers(url: string): Promise<boolean> {
-  const pool = createPool(url, 1);
-  try {
-    await pool.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await pool.end().catch(() => {});
-  }
-}
 
 export async function openCliDatabase(config: Config): Promise<Database> {
   let databaseUrl = config.DATABASE_URL;
   if (!databaseUrl) {
     const running = `postgres://postgres:postgres@127.0.0.1:${config.EMBEDDED_PG_PORT}/${EMBEDDED_DATABASE}`;
-    if (await answers(running)) databaseUrl = running;
+    if ((await connectionError(running)) === null) databaseUrl = running;
   }
   try {
     return await openDatabase({

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { startEmbedded, type EmbeddedServer } from '../../src/pipeline/db/database.js';
+import { connectionError, startEmbedded, type EmbeddedServer } from '../../src/pipeline/db/database.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -14,18 +14,6 @@ declare module 'vitest' {
   }
 }
 
-async function answers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
 
 let embedded: EmbeddedServer | null = null;
 let embeddedRoot: string | null = null;
@@ -34,7 +22,7 @@ export async function setup(project: TestProject): Promise<void> {
   let url = process.env.DATABASE_URL;
   if (!url) {
     const local = 'postgres://postgres@127.0.0.1:5432/postgres';
-    if (await answers(local)) url = local;
+    if ((await connectionError(local)) === null) url = local;
   }
   if (!url) {
     embeddedRoot = await mkdtemp(path.join(tmpdir(), 'cp-test-pg-'));

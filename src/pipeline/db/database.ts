@@ -51,6 +51,20 @@ export interface EmbeddedServer {
   start(): Promise<void>;
 }
 
+/** Why a connection to `url` fails, or null when the server answers a query. */
+export async function connectionError(url: string, timeoutMs = 2000): Promise<Error | null> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return null;
+  } catch (err) {
+    return err as Error;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 export function createPool(url: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 10_000 });
   // A pool's idle client can lose its server (restart, failover); that is not
