@@ -34,8 +34,8 @@ try {
       }
     };
     if (listSql) {
-      await show('list page 1 (limit 10, offset 0)', listSql, [10, 0]);
-      await show(`deep page (limit 10, offset ${n / 2})`, listSql, [10, n / 2]);
+      await show('list page 1 (limit 10, offset 0)', listSql, ['{10}', '{0}']);
+      await show(`deep page (limit 10, offset ${n / 2})`, listSql, ['{10}', `{${n / 2}}`]);
     }
   } finally {
     client.release();

@@ -84,6 +84,39 @@ describe('GET /api/customers', () => {
     expect(res.json().status).toBe(res.statusCode);
   });
 
+  it('answers concurrent lookups and pages each with its own rows, sharing round trips', async () => {
+    const queries: string[] = [];
+    const pool = pipeline.db.pool;
+    const original = pool.query.bind(pool);
+    pool.query = ((config: unknown, ...rest: unknown[]) => {
+      const name = (config as { name?: string } | null)?.name;
+      if (name) queries.push(name);
+      return (original as (...a: unknown[]) => unknown)(config, ...rest);
+    }) as typeof pool.query;
+    try {
+      const ids = [...byId.slice(0, 20).map((c) => c.customer_id), 'NOPE-1', byId[3]!.customer_id, 'NOPE-2'];
+      const pages = [[1, 10], [2, 10], [1, 10], [3, 7], [1000, 10], [1, 60]] as const;
+      const [lookups, listed] = await Promise.all([
+        Promise.all(ids.map((id) => pipeline.app.inject(`/api/customers/${encodeURIComponent(id)}`))),
+        Promise.all(pages.map(([p, l]) => pipeline.app.inject(`/api/customers?page=${p}&limit=${l}`))),
+      ]);
+      lookups.forEach((res, i) => {
+        const want = byId.find((c) => c.customer_id === ids[i]);
+        expect(res.statusCode, ids[i]).toBe(want ? 200 : 404);
+        if (want) expect(res.json()).toEqual(want);
+      });
+      listed.forEach((res, i) => {
+        const [p, l] = pages[i]!;
+        expect(res.json()).toEqual({ data: byId.slice((p - 1) * l, p * l), total: records.length, page: p, limit: l });
+      });
+      // Batched: far fewer statements than requests.
+      expect(queries.filter((q) => q === 'customers-by-ids').length).toBeLessThan(ids.length / 4);
+      expect(queries.filter((q) => q === 'customers-pages').length).toBeLessThan(pages.length / 2);
+    } finally {
+      pool.query = original;
+    }
+  });
+
   it('keeps dates, cents and seconds in every time zone of this process', async () => {
     // The suite runs at UTC+14; here a zone at UTC-11 too, changed at run time.
     const saved = process.env.TZ;

@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import { BadRequestError, NotFoundError } from '../../http/errors.js';
 import { MAX_PAGE, PageQuery } from '../../http/paging.js';
 import { isCustomerQuery, queryCustomers, resolveCustomerQuery, SORT_VALUES } from '../db/customer-query.js';
-import { getCustomer, listCustomers } from '../db/customers-repository.js';
+import { CustomerReader } from '../db/customers-repository.js';
 
 const DEFAULT_LIMIT = 10;
 const CREATED_PATTERN = '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}:\\d{2})?$';
@@ -94,6 +94,7 @@ const CustomersQuery = (maxLimit: number) =>
   });
 
 export const customersRoutes: FastifyPluginAsyncTypebox<{ pool: Pool; maxLimit: number }> = async (app, { pool, maxLimit }) => {
+  const reader = new CustomerReader(pool);
   app.get(
     '/api/customers',
     {
@@ -125,7 +126,7 @@ export const customersRoutes: FastifyPluginAsyncTypebox<{ pool: Pool; maxLimit: 
       if (!isCustomerQuery(input)) {
         // The seed's page: trigger-kept total and page anchors (customers-repository.ts).
         const page = request.query.page ?? 1;
-        const { data, total } = await listCustomers(pool, page, limit);
+        const { data, total } = await reader.page(page, limit);
         return { data, total, page, limit };
       }
       const resolved = resolveCustomerQuery(input);
@@ -152,7 +153,7 @@ export const customersRoutes: FastifyPluginAsyncTypebox<{ pool: Pool; maxLimit: 
     async (request) => {
       const id = request.params.customer_id;
       // PostgreSQL text cannot hold NUL, so no stored id contains one.
-      const customer = id.includes('\u0000') ? null : await getCustomer(pool, id);
+      const customer = id.includes('\u0000') ? null : await reader.get(id);
       if (!customer) throw new NotFoundError(`Customer ${request.params.customer_id} not found`);
       return customer;
     },
