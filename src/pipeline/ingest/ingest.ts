@@ -2,10 +2,11 @@
 // one at a time across every process on the database.
 import type { Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
-import { validateCustomer } from '../../customer.js';
 import { HttpError } from '../../http/errors.js';
-import { SourceClient, SourceError, type RetryPolicy, type SourcePage } from './source-client.js';
-import { StagingWriter, mergeStaging, rejectedRow, stagingRow } from './loader.js';
+import { SourceClient, SourceError, type PagePreparer, type RetryPolicy } from './source-client.js';
+import { StagingWriter, mergeStaging } from './loader.js';
+import { preparePage, type PreparedPage } from './prepare-page.js';
+import { PageWorkers, WORKERS_FROM_PAGES } from './page-workers.js';
 import { refreshPageAnchors } from '../db/customers-repository.js';
 import {
   INGEST_LOCK_KEY,
@@ -20,6 +21,8 @@ export interface IngestOptions {
   sourceUrl: string;
   pageSize: number;
   concurrency: number;
+  /** Worker threads that prepare pages in a run of many pages (0: the ingest's own thread). */
+  workers: number;
   timeoutMs: number;
   retry: RetryPolicy;
 }
@@ -150,26 +153,27 @@ export async function runIngest(
     },
   });
   let writer: StagingWriter | null = null;
+  let workers: PageWorkers | null = null;
+  const prepare: PagePreparer = (page, body) => (workers ? workers.prepare(page, body) : preparePage(page, body));
   try {
     ctx.onStarted?.(runId);
     writer = await StagingWriter.open(client);
     let pagesExpected: number | null = null;
-    const stage = async (p: SourcePage) => {
-      let rowsText = '';
-      p.records.forEach((raw, pos) => {
-        const v = validateCustomer(raw);
-        if (v.ok) rowsText += stagingRow(p.page, pos, v.value);
-        else {
-          counts.rejected++;
-          rowsText += rejectedRow(p.page, pos, v.customerId, JSON.stringify(raw) ?? 'null', v.reasons);
-        }
-      });
+    const stage = async (p: PreparedPage) => {
+      counts.rejected += p.rejected;
       counts.pages++;
-      counts.fetched += p.records.length;
-      await writer!.write(rowsText);
+      counts.fetched += p.records;
+      await writer!.write(p.rows);
       ctx.onProgress?.({ runId: runId!, pages: counts.pages, fetched: counts.fetched, rejected: counts.rejected, retries: counts.retries, pagesExpected });
     };
-    await fetchAllPages(source, opts, abort, stage, (n) => (pagesExpected = n));
+    const onExpected = (n: number | null) => {
+      pagesExpected = n;
+      if (workers === null && opts.workers > 0 && n !== null && n > WORKERS_FROM_PAGES) {
+        workers = new PageWorkers(opts.workers);
+        runLog?.info({ threads: opts.workers, pagesExpected: n }, 'preparing pages in worker threads');
+      }
+    };
+    await fetchAllPages(source, opts, abort, prepare, stage, onExpected);
     await writer.finish();
     const merged = await mergeStaging(client, runId);
     counts.inserted = merged.inserted;
@@ -214,6 +218,7 @@ export async function runIngest(
   } finally {
     ctx.signal?.removeEventListener('abort', onOuterAbort);
     await source.close();
+    await (workers as PageWorkers | null)?.close();
   }
 }
 
@@ -228,19 +233,20 @@ async function fetchAllPages(
   source: SourceClient,
   opts: IngestOptions,
   abort: AbortController,
-  stage: (p: SourcePage) => Promise<void>,
+  prepare: PagePreparer,
+  stage: (p: PreparedPage) => Promise<void>,
   onExpected: (pages: number | null) => void,
 ): Promise<void> {
-  const first = await source.fetchPage(1, opts.pageSize);
+  const first = await source.fetchPage(1, opts.pageSize, prepare);
   let size = Math.min(opts.pageSize, first.limit ?? opts.pageSize);
-  if (first.records.length > 0 && first.records.length < size && (first.total ?? 0) > first.records.length) {
-    size = first.records.length; // the source caps the page size without saying so
+  if (first.records > 0 && first.records < size && (first.total ?? 0) > first.records) {
+    size = first.records; // the source caps the page size without saying so
   }
   let total = first.total ?? 0;
   const expected = () => (first.total === null ? null : Math.max(1, Math.ceil(total / size)));
   onExpected(expected());
   await stage(first);
-  if (first.records.length < size) return;
+  if (first.records < size) return;
 
   let next = 2;
   let endPage = Infinity; // the first short page seen
@@ -271,14 +277,14 @@ async function fetchAllPages(
       next++;
       inFlight++;
       try {
-        const page = await source.fetchPage(p, size);
+        const page = await source.fetchPage(p, size, prepare);
         if (page.total !== null && page.total > total) {
           total = page.total;
           onExpected(expected());
         }
-        if (page.records.length < size) endPage = Math.min(endPage, p);
+        if (page.records < size) endPage = Math.min(endPage, p);
         await stage(page);
-        if (page.records.length >= size) {
+        if (page.records >= size) {
           fullPages.add(p);
           while (fullPages.delete(highestFull + 1)) highestFull++;
         }

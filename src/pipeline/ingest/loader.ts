@@ -140,8 +140,8 @@ export class StagingWriter {
     return this.failure;
   }
 
-  /** Writes rows (COPY text); resolves when the stream can take more. */
-  async write(rows: string): Promise<void> {
+  /** Writes rows (COPY text, or its UTF-8 bytes); resolves when the stream can take more. */
+  async write(rows: string | Uint8Array): Promise<void> {
     if (this.failure) throw this.failure;
     if (rows.length === 0) return;
     if (!this.stream.write(rows)) {

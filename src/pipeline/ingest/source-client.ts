@@ -3,6 +3,7 @@
 // retry policy of ours (exponential backoff, full jitter, Retry-After); a page
 // whose body is malformed is re-requested under the same policy.
 import { Pool, RetryAgent, type Dispatcher } from 'undici';
+import type { MalformedPage, PreparedPage } from './prepare-page.js';
 
 export class SourceError extends Error {
   override name = 'SourceError';
@@ -14,13 +15,8 @@ export class SourceError extends Error {
   }
 }
 
-export interface SourcePage {
-  page: number;
-  records: unknown[];
-  total: number | null;
-  /** The `limit` the source says it applied, when it says so. */
-  limit: number | null;
-}
+/** Turns a page's body into a prepared page, or says why it is not one (prepare-page.ts). */
+export type PagePreparer = (page: number, body: Uint8Array) => PreparedPage | MalformedPage | Promise<PreparedPage | MalformedPage>;
 
 export interface RetryPolicy {
   maxRetries: number;
@@ -151,7 +147,7 @@ export class SourceClient {
     });
   }
 
-  private async getJson(path: string): Promise<unknown> {
+  private async getBody(path: string): Promise<Uint8Array> {
     let res: Awaited<ReturnType<RetryAgent['request']>>;
     // Travels with the request options to the retry policy above (undici
     // passes unknown options through to it).
@@ -175,36 +171,38 @@ export class SourceClient {
       await res.body.dump().catch(() => {});
       throw Object.assign(new Error(`HTTP ${res.statusCode}`), { permanent: true });
     }
-    let text: string;
     try {
-      text = await res.body.text();
+      return await res.body.bytes();
     } catch (err) {
       // A body cut short (reset, timeout) is a malformed page: ours to retry.
       throw new Error(`body read failed: ${describe(err)}`);
     }
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new Error(`body is not JSON (${text.length} bytes)`);
-    }
   }
 
-  /** One page, retried until it is a well-formed page or the retries run out. */
-  async fetchPage(page: number, limit: number): Promise<SourcePage> {
+  /**
+   * One page, prepared by `prepare`, retried until it is a well-formed page or
+   * the retries run out. What `prepare` throws is not the source's fault and
+   * is not retried.
+   */
+  async fetchPage(page: number, limit: number, prepare: PagePreparer): Promise<PreparedPage> {
     const policy = this.opts.retry;
     for (let attempt = 1; ; attempt++) {
-      let reason: string;
+      let body: Uint8Array | Error;
       try {
-        const body = await this.getJson(`/api/customers?page=${page}&limit=${limit}`);
-        const shaped = asPage(page, body);
-        if (typeof shaped !== 'string') return shaped;
-        reason = shaped;
+        body = await this.getBody(`/api/customers?page=${page}&limit=${limit}`);
       } catch (err) {
         if (this.opts.signal?.aborted) throw new SourceError('ingest cancelled', page);
         if ((err as { permanent?: boolean }).permanent) {
           throw new SourceError(`source page ${page} failed: ${(err as Error).message}`, page);
         }
-        reason = (err as Error).message;
+        body = err as Error;
+      }
+      let reason: string;
+      if (body instanceof Error) reason = body.message;
+      else {
+        const prepared = await prepare(page, body);
+        if (prepared.ok) return prepared;
+        reason = prepared.reason;
       }
       if (attempt > policy.maxRetries) {
         throw new SourceError(`source page ${page} is malformed after ${attempt} attempts: ${reason}`, page);
@@ -234,14 +232,4 @@ export class SourceClient {
   async close(): Promise<void> {
     await this.agent.close().catch(() => {});
   }
-}
-
-/** A page, or why the body is not one. */
-function asPage(page: number, body: unknown): SourcePage | string {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'body is not a JSON object';
-  const b = body as { data?: unknown; total?: unknown; limit?: unknown };
-  if (!Array.isArray(b.data)) return 'body has no "data" array';
-  const total = typeof b.total === 'number' && Number.isInteger(b.total) && b.total >= 0 ? b.total : null;
-  const limit = typeof b.limit === 'number' && Number.isInteger(b.limit) && b.limit > 0 ? b.limit : null;
-  return { page, records: b.data, total, limit };
 }
