@@ -15,9 +15,19 @@ import { measure, randomPath } from './load.js';
 import { cpuAccount, formatCpu, waitForQuiet } from './cpu.js';
 import { readPrevious, renderTable, writeMarkdown, type IngestResults, type ReadResults, type Results, type RssResults } from './report.js';
 import { changedCount } from './variants.js';
+import { loadConfig } from '../src/config.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const OUTPUT = path.join(ROOT, 'BENCHMARKS.md');
+
+/** The ingest settings the pipeline child runs with: the defaults, and --workers. */
+function pipelineSettings(): string {
+  const c = loadConfig({ ...pipelineSettingsEnv() });
+  return `INGEST_PAGE_SIZE=${c.INGEST_PAGE_SIZE}, INGEST_CONCURRENCY=${c.INGEST_CONCURRENCY}, INGEST_WORKERS=${c.INGEST_WORKERS}, DB_POOL_MAX=${c.DB_POOL_MAX}`;
+}
+function pipelineSettingsEnv(): Record<string, string> {
+  return args.workers === undefined ? {} : { INGEST_WORKERS: args.workers };
+}
 
 const { values: args } = parseArgs({
   options: {
@@ -39,6 +49,7 @@ const { values: args } = parseArgs({
     'no-write': { type: 'boolean', default: false },
     'render-only': { type: 'boolean', default: false },
     'timeout-min': { type: 'string' },
+    workers: { type: 'string' },
   },
   strict: true,
 });
@@ -152,7 +163,7 @@ async function startMock(records: number): Promise<Child> {
 async function startPipeline(db: BenchDatabase, mock: Child, nodeArgs: string[] = []): Promise<Child> {
   const pipeline = await Child.start('pipeline', 'serve-pipeline.ts', {
     nodeArgs,
-    env: childEnv({ DATABASE_URL: db.url, MOCK_SERVER_URL: mock.url }),
+    env: childEnv({ DATABASE_URL: db.url, MOCK_SERVER_URL: mock.url, ...pipelineSettingsEnv() }),
     logFile: path.join(workDir, 'pipeline.log'),
     tsx: args.tsx,
   });
@@ -473,6 +484,7 @@ async function main(): Promise<void> {
       runtime: args.tsx ? 'TypeScript via tsx (--tsx)' : 'compiled by tsc, plain node (as in the Docker image)',
       loadavg: [os.loadavg()[0]!, 0],
       customersIndexes,
+      settings: pipelineSettings(),
       source:
         args.source === 'memory'
           ? 'pre-serialised in memory, as a MOCK_DATA_FILE is served (--source memory)'
