@@ -307,4 +307,8 @@ async function fetchAllPages(
     ),
   );
   if (failure !== null) throw failure;
+  // Stopped between requests (shutdown while pages were being prepared or
+  // staged): the workers end quietly, and a run that did not read every page
+  // must not be merged.
+  if (abort.signal.aborted) throw new SourceError('ingest cancelled');
 }
