@@ -91,6 +91,13 @@ export async function registerRateLimit(
 /** CORS for the given browser origins ('*' = any); not registered at all when there are none. */
 export async function registerCors(app: FastifyInstance, origins: readonly string[]): Promise<void> {
   if (!origins.length) return;
+  // @fastify/cors answers a malformed preflight in text/plain; here it gets a
+  // problem like every other client error (this hook runs before the plugin's).
+  app.addHook('onRequest', async (request) => {
+    if (request.method === 'OPTIONS' && (!request.headers.origin || !request.headers['access-control-request-method'])) {
+      throw new HttpError(400, 'A CORS preflight (OPTIONS) needs the Origin and Access-Control-Request-Method headers');
+    }
+  });
   await app.register(cors, {
     origin: origins.includes('*') ? '*' : [...origins],
     methods: ['GET', 'HEAD', 'POST'],

@@ -205,6 +205,15 @@ describe('security headers and CORS', () => {
     expect(preflight.headers['access-control-allow-methods']).toContain('POST');
     expect(preflight.headers['access-control-allow-headers']).toMatch(/Authorization/);
   });
+
+  it('answers a preflight without Origin or the requested method with a 400 problem, not plain text', async () => {
+    for (const headers of [{ 'access-control-request-method': 'GET' }, { origin: 'https://app.example.com' }, {}]) {
+      const res = await withCors.app.inject({ method: 'OPTIONS', url: '/api/customers', headers });
+      expect(res.statusCode).toBe(400);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.json()).toMatchObject({ status: 400, detail: expect.stringMatching(/Origin and Access-Control-Request-Method/) });
+    }
+  });
 });
 
 describe('security settings', () => {
