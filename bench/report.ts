@@ -401,7 +401,7 @@ Options: \`--repeat 3\` (timed runs per ingest measurement), \`--duration 10\`, 
 \`--warmup 2\` (autocannon, per route), \`--parts ingest,read\`, \`--rss-sizes 100000,1000000\`,
 \`--rss-repeat 1\`, \`--source generated|memory\` (what the mock serves), \`--tsx\` (run the servers
 under tsx instead of compiled), \`--no-write\` (print only), \`--render-only\` (rewrite this file from
-the results stored in it), \`--timeout-min\`, \`--workers N\` (the pipeline's INGEST_WORKERS). Diagnostics, which skew the figures and so never write
+the results stored in it), \`--timeout-min\`. Diagnostics, which skew the figures and so never write
 this file: \`--phases\` (what the database sessions do during each ingest, from pg_stat_activity),
 \`--profile\` (CPU profiles of both servers per measurement in \`bench/.profiles/\`, summarised by
 \`npx tsx bench/profile-summary.ts <file>\`), \`--heap-trace\` (heap after a forced GC every 2 s of the

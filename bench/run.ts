@@ -20,13 +20,10 @@ import { loadConfig } from '../src/config.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const OUTPUT = path.join(ROOT, 'BENCHMARKS.md');
 
-/** The ingest settings the pipeline child runs with: the defaults, and --workers. */
+/** The ingest settings the pipeline child runs with: the defaults (its environment is a clean slate). */
 function pipelineSettings(): string {
-  const c = loadConfig({ ...pipelineSettingsEnv() });
-  return `INGEST_PAGE_SIZE=${c.INGEST_PAGE_SIZE}, INGEST_CONCURRENCY=${c.INGEST_CONCURRENCY}, INGEST_WORKERS=${c.INGEST_WORKERS}, DB_POOL_MAX=${c.DB_POOL_MAX}`;
-}
-function pipelineSettingsEnv(): Record<string, string> {
-  return args.workers === undefined ? {} : { INGEST_WORKERS: args.workers };
+  const c = loadConfig({});
+  return `INGEST_PAGE_SIZE=${c.INGEST_PAGE_SIZE}, INGEST_CONCURRENCY=${c.INGEST_CONCURRENCY}, DB_POOL_MAX=${c.DB_POOL_MAX}`;
 }
 
 const { values: args } = parseArgs({
@@ -49,7 +46,6 @@ const { values: args } = parseArgs({
     'no-write': { type: 'boolean', default: false },
     'render-only': { type: 'boolean', default: false },
     'timeout-min': { type: 'string' },
-    workers: { type: 'string' },
   },
   strict: true,
 });
@@ -163,7 +159,7 @@ async function startMock(records: number): Promise<Child> {
 async function startPipeline(db: BenchDatabase, mock: Child, nodeArgs: string[] = []): Promise<Child> {
   const pipeline = await Child.start('pipeline', 'serve-pipeline.ts', {
     nodeArgs,
-    env: childEnv({ DATABASE_URL: db.url, MOCK_SERVER_URL: mock.url, ...pipelineSettingsEnv() }),
+    env: childEnv({ DATABASE_URL: db.url, MOCK_SERVER_URL: mock.url }),
     logFile: path.join(workDir, 'pipeline.log'),
     tsx: args.tsx,
   });

@@ -146,11 +146,6 @@ export const SETTINGS = {
   },
   INGEST_PAGE_SIZE: { description: 'Records asked for per source page', default: 1000, parse: int(1, 100_000) },
   INGEST_CONCURRENCY: { description: 'Source pages fetched at once', default: 4, parse: int(1, 64) },
-  INGEST_WORKERS: {
-    description: "Worker threads that parse, validate and encode pages in a run of more than 8 pages (0 = the ingest's own thread)",
-    default: 0,
-    parse: int(0, 16),
-  },
   SOURCE_TIMEOUT_MS: { description: 'Timeout of one source request', default: 30_000, parse: int(1, 600_000) },
   SOURCE_MAX_RETRIES: { description: 'Retries of one source page before the run fails', default: 5, parse: int(0, 100) },
   SOURCE_RETRY_BASE_MS: { description: 'First retry delay (doubles each retry, with jitter)', default: 200, parse: int(0, 60_000) },

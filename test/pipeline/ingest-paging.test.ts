@@ -2,7 +2,9 @@
 // ends, never the announced total; counts stay exact under concurrency.
 import { afterEach, describe, expect, it } from 'vitest';
 import { generatedDataset, generateRecord, type Dataset } from '../../src/mock-server/dataset.js';
-import { buildTestPipeline, startMockSource, type MockSource, type TestPipeline } from '../support/apps.js';
+import { ingestOptions } from '../../src/pipeline/app.js';
+import { runIngest } from '../../src/pipeline/ingest/ingest.js';
+import { buildTestPipeline, startMockSource, TEST_INGEST_CONFIG, type MockSource, type TestPipeline } from '../support/apps.js';
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -75,5 +77,24 @@ describe('POST /api/ingest paging', () => {
     await ingest();
     source.setRecords(records.map((r, i) => (i % 10 === 3 ? { ...r, email: `changed${i}@example.com` } : r)));
     expect(await ingest()).toMatchObject({ fetched: 2_000, inserted: 0, updated: 200, unchanged: 1_800 });
+  });
+});
+
+describe('an ingest stopped between two requests', () => {
+  it('fails as cancelled and merges nothing, even with no request in flight when it stops', async () => {
+    const { source, pipeline, count } = await setup(generatedDataset(500, 6), { INGEST_PAGE_SIZE: 50, INGEST_CONCURRENCY: 1 });
+    const stop = new AbortController();
+    const opts = ingestOptions({ ...TEST_INGEST_CONFIG, sourceUrl: source.url, INGEST_PAGE_SIZE: 50, INGEST_CONCURRENCY: 1 });
+    // onProgress runs right after a page is staged: the one worker is between requests.
+    const run = runIngest(pipeline.db.pool, opts, {
+      signal: stop.signal,
+      onProgress: (p) => {
+        if (p.pages === 3) stop.abort(new Error('shutting down'));
+      },
+    });
+    await expect(run).rejects.toMatchObject({ status: 503, message: expect.stringMatching(/cancelled/) });
+    expect(await count()).toBe(0);
+    const { rows } = await pipeline.db.pool.query('SELECT status, error FROM ingestion_runs');
+    expect(rows).toEqual([{ status: 'failed', error: expect.stringMatching(/cancelled/) }]);
   });
 });

@@ -49,8 +49,6 @@ export async function startMockSource(
 export const TEST_INGEST_CONFIG: Omit<PipelineAppDeps['config'], 'sourceUrl'> = {
   INGEST_PAGE_SIZE: 1000,
   INGEST_CONCURRENCY: 4,
-  // On (the default is 0), so that every test run of more than 8 pages goes through a worker thread.
-  INGEST_WORKERS: 1,
   SOURCE_TIMEOUT_MS: 5000,
   SOURCE_MAX_RETRIES: 3,
   SOURCE_RETRY_BASE_MS: 10,

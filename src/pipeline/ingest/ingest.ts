@@ -6,7 +6,6 @@ import { HttpError } from '../../http/errors.js';
 import { SourceClient, SourceError, type PagePreparer, type RetryPolicy } from './source-client.js';
 import { StagingWriter, mergeStaging } from './loader.js';
 import { preparePage, type PreparedPage } from './prepare-page.js';
-import { PageWorkers, WORKERS_FROM_PAGES } from './page-workers.js';
 import { refreshPageAnchors } from '../db/customers-repository.js';
 import {
   INGEST_LOCK_KEY,
@@ -21,8 +20,6 @@ export interface IngestOptions {
   sourceUrl: string;
   pageSize: number;
   concurrency: number;
-  /** Worker threads that prepare pages in a run of many pages (0: the ingest's own thread). */
-  workers: number;
   timeoutMs: number;
   retry: RetryPolicy;
 }
@@ -153,8 +150,6 @@ export async function runIngest(
     },
   });
   let writer: StagingWriter | null = null;
-  let workers: PageWorkers | null = null;
-  const prepare: PagePreparer = (page, body) => (workers ? workers.prepare(page, body) : preparePage(page, body));
   try {
     ctx.onStarted?.(runId);
     writer = await StagingWriter.open(client);
@@ -166,14 +161,7 @@ export async function runIngest(
       await writer!.write(p.rows);
       ctx.onProgress?.({ runId: runId!, pages: counts.pages, fetched: counts.fetched, rejected: counts.rejected, retries: counts.retries, pagesExpected });
     };
-    const onExpected = (n: number | null) => {
-      pagesExpected = n;
-      if (workers === null && opts.workers > 0 && n !== null && n > WORKERS_FROM_PAGES) {
-        workers = new PageWorkers(opts.workers);
-        runLog?.info({ threads: opts.workers, pagesExpected: n }, 'preparing pages in worker threads');
-      }
-    };
-    await fetchAllPages(source, opts, abort, prepare, stage, onExpected);
+    await fetchAllPages(source, opts, abort, preparePage, stage, (n) => (pagesExpected = n));
     await writer.finish();
     const merged = await mergeStaging(client, runId);
     counts.inserted = merged.inserted;
@@ -218,7 +206,6 @@ export async function runIngest(
   } finally {
     ctx.signal?.removeEventListener('abort', onOuterAbort);
     await source.close();
-    await (workers as PageWorkers | null)?.close();
   }
 }
 

@@ -1,7 +1,7 @@
 // A source page's body → the rows the loader copies: the CPU-bound part of an
-// ingest (decode, JSON.parse, validation, COPY encoding), kept free of I/O so
-// that it can run in the ingest's thread or in a worker (page-workers.ts)
-// with the same result.
+// ingest (decode, JSON.parse, validation, COPY encoding), free of I/O. On 2
+// cores, running it in worker threads was measured to be no faster (see
+// BENCHMARKS.md's notes), so it runs in the ingest's thread.
 import { validateCustomer } from '../../customer.js';
 import { rejectedRow, stagingRow } from './loader.js';
 

@@ -16,7 +16,7 @@ export class SourceError extends Error {
 }
 
 /** Turns a page's body into a prepared page, or says why it is not one (prepare-page.ts). */
-export type PagePreparer = (page: number, body: Uint8Array) => PreparedPage | MalformedPage | Promise<PreparedPage | MalformedPage>;
+export type PagePreparer = (page: number, body: Uint8Array) => PreparedPage | MalformedPage;
 
 export interface RetryPolicy {
   maxRetries: number;
@@ -200,7 +200,7 @@ export class SourceClient {
       let reason: string;
       if (body instanceof Error) reason = body.message;
       else {
-        const prepared = await prepare(page, body);
+        const prepared = prepare(page, body);
         if (prepared.ok) return prepared;
         reason = prepared.reason;
       }
