@@ -36,12 +36,12 @@ export function benchDataset(size: number, version: number, source: 'generated' 
     slice(start, end) {
       const out: string[] = [];
       for (let i = Math.max(0, start); i < Math.min(end, size); i++) out.push(JSON.stringify(benchRecord(i, version)));
-      return out;
+      return [Buffer.from(out.join(','))];
     },
     get(id) {
       const m = /^GEN-(\d{9})$/.exec(id);
       const i = m ? Number(m[1]) - 1 : -1;
-      return i >= 0 && i < size ? JSON.stringify(benchRecord(i, version)) : undefined;
+      return i >= 0 && i < size ? Buffer.from(JSON.stringify(benchRecord(i, version))) : undefined;
     },
   };
 }

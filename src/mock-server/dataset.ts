@@ -1,36 +1,55 @@
-// The records the mock serves, held as pre-serialised JSON so a page is a
-// string join, not a re-serialisation. Two kinds: a file, or a synthetic set
-// computed from (seed, index) on demand, which costs no memory at any size.
+// The records the mock serves, held as the UTF-8 bytes of their JSON in a
+// record arena (record-arena.ts), so a page is a view of memory, not a join
+// of strings. Two kinds: a file, or a synthetic set computed from (seed,
+// index) on demand, whose memory stays bounded at any size.
 import { readFileSync } from 'node:fs';
 import { validateCustomer, type Customer } from '../customer.js';
+import { RecordArena } from './record-arena.js';
 import { seededRandom } from './random.js';
 
 export interface Dataset {
   readonly size: number;
-  /** JSON text of the records in [start, end), in dataset order. */
-  slice(start: number, end: number): string[];
-  /** JSON text of the record with this id, or undefined. */
-  get(customerId: string): string | undefined;
+  /**
+   * The JSON of the records in [start, end) (clamped to the dataset), in
+   * dataset order and comma-separated, as UTF-8 bytes: pieces to send one
+   * after the other (none for an empty range). They may be views of the
+   * dataset's own memory: read them, never write to them.
+   */
+  slice(start: number, end: number): Buffer[];
+  /** The JSON of the record with this id as UTF-8 bytes (a view, as above), or undefined. */
+  get(customerId: string): Buffer | undefined;
+}
+
+export interface DatasetOptions {
+  /** Records per arena chunk (tests make it small to cross chunk boundaries). */
+  chunkRecords?: number;
 }
 
 export class DatasetError extends Error {
   override name = 'DatasetError';
 }
 
-/** A dataset over records already in memory (a file's, or a test's). */
-export function datasetFromRecords(records: readonly unknown[]): Dataset {
-  const json = records.map((r) => JSON.stringify(r));
+// In a function of its own: a closure over `records` in datasetFromRecords
+// would keep them alive as long as the dataset.
+function packRecords(records: readonly unknown[], chunkRecords?: number): RecordArena {
+  // JSON.stringify gives undefined for undefined (or a function); in an array that is null.
+  return new RecordArena(records.length, (i) => JSON.stringify(records[i]) ?? 'null', chunkRecords).fillAll();
+}
+
+/** A dataset over records already in memory (a file's, or a test's); it keeps their JSON, not the records. */
+export function datasetFromRecords(records: readonly unknown[], opts: DatasetOptions = {}): Dataset {
+  const arena = packRecords(records, opts.chunkRecords);
   const byId = new Map<string, number>();
   records.forEach((r, i) => {
     const id = (r as { customer_id?: unknown } | null)?.customer_id;
     if (typeof id === 'string' && !byId.has(id)) byId.set(id, i);
   });
   return {
-    size: json.length,
-    slice: (start, end) => json.slice(start, end),
+    size: arena.count,
+    slice: (start, end) => arena.pieces(Math.max(0, start), Math.min(end, arena.count), []),
     get: (id) => {
       const i = byId.get(id);
-      return i === undefined ? undefined : json[i];
+      return i === undefined ? undefined : arena.record(i);
     },
   };
 }
@@ -121,30 +140,39 @@ export function generateRecord(seed: number, index: number): Customer {
 /** Records of a synthetic set kept serialised once computed (about 250 bytes each). */
 export const GENERATED_CACHE_MAX = 1_000_000;
 
+const COMMA = Buffer.from(',');
+
 /**
- * `size` synthetic records, computed on demand from (seed, index). The JSON of
- * the first GENERATED_CACHE_MAX records is kept once computed, so a page
- * asked again is a join of strings; past that, records are computed per request
- * and memory stays flat at any size.
+ * `size` synthetic records, computed on demand from (seed, index). The first
+ * GENERATED_CACHE_MAX records are kept in an arena once computed, a chunk at
+ * a time, so a page asked again costs no JSON; past that, records are
+ * computed per request and memory stays flat at any size.
  */
-export function generatedDataset(size: number, seed: number): Dataset {
-  const cache: (string | undefined)[] = new Array(Math.min(size, GENERATED_CACHE_MAX));
-  const json = (i: number): string => {
-    if (i >= cache.length) return JSON.stringify(generateRecord(seed, i));
-    return (cache[i] ??= JSON.stringify(generateRecord(seed, i)));
-  };
+export function generatedDataset(size: number, seed: number, opts: DatasetOptions = {}): Dataset {
+  const json = (i: number) => JSON.stringify(generateRecord(seed, i));
+  const arena = new RecordArena(Math.min(size, GENERATED_CACHE_MAX), json, opts.chunkRecords);
   return {
     size,
     slice(start, end) {
-      const out: string[] = [];
-      for (let i = Math.max(0, start); i < Math.min(end, size); i++) out.push(json(i));
+      const from = Math.max(0, start);
+      const to = Math.min(end, size);
+      const out = arena.pieces(from, Math.min(to, arena.count), []);
+      const past = Math.max(from, arena.count);
+      if (past < to) {
+        const rest: string[] = [];
+        for (let i = past; i < to; i++) rest.push(json(i));
+        if (out.length) out.push(COMMA);
+        out.push(Buffer.from(rest.join(',')));
+      }
       return out;
     },
     get(id) {
       const m = /^GEN-(\d{9})$/.exec(id);
       if (!m) return undefined;
       const i = Number(m[1]) - 1;
-      return i >= 0 && i < size ? json(i) : undefined;
+      if (i < 0 || i >= size) return undefined;
+      // A lookup reads the arena where it is filled, and does not fill it.
+      return i < arena.count && arena.has(i) ? arena.record(i) : Buffer.from(json(i));
     },
   };
 }

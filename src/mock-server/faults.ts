@@ -18,7 +18,7 @@
 // `seed`, so the same sequence of requests sees the same faults on every run.
 // (Requests sent concurrently reach the server in an order the network
 // decides; the n-th request to arrive always gets the n-th decision.)
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { Readable } from 'node:stream';
 import { sendProblem } from '../http/errors.js';
 import { seededRandom } from './random.js';
@@ -286,9 +286,10 @@ export class FaultInjector {
       }
     }
     this.requests++;
-    const d = state ? state.next() : { n: this.requests, kind: null, delayMs: 0 };
+    if (!state) return { n: this.requests, kind: null, delayMs: 0, spec: {} };
+    const d = state.next();
     if (d.kind) this.applied[d.kind]++;
-    return { ...d, spec: state?.spec ?? {} };
+    return { ...d, spec: state.spec };
   }
 }
 
@@ -334,28 +335,24 @@ function resetConnection(request: FastifyRequest, reply: FastifyReply): void {
 
 /**
  * The onRequest and onSend hooks that apply an injector's faults to the
- * routes they are attached to.
+ * routes they are attached to. Both are callback-style: a request with no
+ * fault and no delay (nearly all of them) goes through without a promise or
+ * a microtask turn; only a fault or a delay takes the async path.
  */
 export function faultHooks(injector: FaultInjector) {
-  async function onRequest(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> {
-    const override = requestOverride(request);
-    let decision: FaultOutcome;
-    try {
-      decision = injector.decide(override);
-    } catch (err) {
-      const where = request.headers['x-mock-fault'] !== undefined ? 'x-mock-fault' : 'fault';
-      const message = `${where}: ${(err as Error).message}`;
-      return sendProblem(reply, 400, message, {
-        invalid_params: [{ name: where, in: where === 'fault' ? 'query' : 'header', reason: (err as Error).message }],
-      });
-    }
+  /** Applies a delay and a fault; resolves true when the request goes on to its handler. */
+  async function apply(request: FastifyRequest, reply: FastifyReply, decision: FaultOutcome): Promise<boolean> {
     const { kind, spec } = decision;
-    if (!(await wait(decision.delayMs, reply))) return resetConnection(request, reply);
-    if (kind === null) return;
+    if (!(await wait(decision.delayMs, reply))) {
+      resetConnection(request, reply);
+      return false;
+    }
+    if (kind === null) return true;
     reply.header('x-mock-fault-applied', kind);
     switch (kind) {
       case 'error':
-        return sendProblem(reply, spec.errorStatus ?? 503, `Injected fault: HTTP ${spec.errorStatus ?? 503}`);
+        sendProblem(reply, spec.errorStatus ?? 503, `Injected fault: HTTP ${spec.errorStatus ?? 503}`);
+        return false;
       case 'rateLimit': {
         const seconds = spec.retryAfter ?? 1;
         // An HTTP date has whole seconds: round up so the wait is never shorter than asked.
@@ -364,37 +361,63 @@ export function faultHooks(injector: FaultInjector) {
             ? new Date(Math.ceil(Date.now() / 1000) * 1000 + seconds * 1000).toUTCString()
             : String(seconds);
         reply.header('retry-after', value);
-        return sendProblem(reply, 429, `Injected fault: rate limited, retry after ${value}`);
+        sendProblem(reply, 429, `Injected fault: rate limited, retry after ${value}`);
+        return false;
       }
       case 'reset':
-        return resetConnection(request, reply);
+        resetConnection(request, reply);
+        return false;
       case 'malformed':
-        return reply
+        reply
           .code(200)
           .type('application/json; charset=utf-8')
           .send('<html><body><h1>502 Bad Gateway</h1> injected fault: this is not JSON</body></html>');
+        return false;
       case 'wrongShape':
-        return reply.code(200).type('application/json; charset=utf-8').send('{"items":[],"message":"injected fault: no data array"}');
+        reply.code(200).type('application/json; charset=utf-8').send('{"items":[],"message":"injected fault: no data array"}');
+        return false;
       case 'slow':
-        if (!(await wait(spec.slowMs ?? 10_000, reply))) return resetConnection(request, reply);
-        return;
+        if (await wait(spec.slowMs ?? 10_000, reply)) return true;
+        resetConnection(request, reply);
+        return false;
       case 'truncate':
         pending.set(request, { kind, spec });
-        return;
+        return true;
     }
   }
 
-  async function onSend(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+  // A hook that answers does not call done (Fastify's callback-style contract).
+  function onRequest(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    let decision: FaultOutcome;
+    try {
+      decision = injector.decide(requestOverride(request));
+    } catch (err) {
+      const where = request.headers['x-mock-fault'] !== undefined ? 'x-mock-fault' : 'fault';
+      const message = `${where}: ${(err as Error).message}`;
+      sendProblem(reply, 400, message, {
+        invalid_params: [{ name: where, in: where === 'fault' ? 'query' : 'header', reason: (err as Error).message }],
+      });
+      return;
+    }
+    if (decision.kind === null && decision.delayMs <= 0) return done();
+    apply(request, reply, decision).then((goOn) => {
+      if (goOn) done();
+    }, done);
+  }
+
+  function onSend(request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, payload?: unknown) => void): void {
     const p = pending.get(request);
-    if (p?.kind !== 'truncate' || typeof payload !== 'string') return payload;
-    const body = Buffer.from(payload);
+    if (p?.kind !== 'truncate') return done(null, payload);
+    // The routes send their JSON as bytes; a string is any other answer's.
+    const body = Buffer.isBuffer(payload) ? payload : typeof payload === 'string' ? Buffer.from(payload) : null;
+    if (!body) return done(null, payload);
     const half = body.subarray(0, Math.floor(body.length / 2));
-    if (p.spec.truncateMode === 'json') return half;
+    if (p.spec.truncateMode === 'json') return done(null, half);
     // The headers promise the whole body; half of it comes, then the
     // connection closes, as when a proxy or the server dies mid-answer.
     reply.header('content-length', String(body.length));
     reply.raw.once('finish', () => request.raw.socket?.destroy());
-    return Readable.from([half], { objectMode: false });
+    done(null, Readable.from([half], { objectMode: false }));
   }
 
   return { onRequest, onSend };

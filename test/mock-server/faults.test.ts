@@ -239,6 +239,17 @@ describe('mock server faults', () => {
     expect(Buffer.byteLength(cut.body!)).toBe(Math.floor(Buffer.byteLength(whole.body!) / 2));
   });
 
+  it('cuts a record looked up by id in half too (truncate, json)', async () => {
+    const base = await serve('failFirst=1,failWith=truncate,truncateMode=json');
+    const id = records[3]!.customer_id;
+    const cut = await get(`${base}/api/customers/${id}`);
+    const whole = Buffer.from(JSON.stringify(records[3]));
+    expect(cut.status).toBe(200);
+    expect(cut.headers['x-mock-fault-applied']).toBe('truncate');
+    expect(Buffer.from(cut.body!).equals(whole.subarray(0, Math.floor(whole.length / 2)))).toBe(true);
+    expect((await get(`${base}/api/customers/${id}`)).body).toBe(whole.toString());
+  });
+
   it('answers 200 with a body that is not JSON (malformed)', async () => {
     const base = await serve('malformedRate=1');
     const res = await get(`${base}/api/customers`);
