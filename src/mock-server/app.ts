@@ -11,7 +11,7 @@ import { installMetrics } from '../http/metrics.js';
 import { installResponseHeaders } from '../http/security.js';
 import { serverOptions } from '../http/server-options.js';
 import type { Dataset } from './dataset.js';
-import { PageQuery } from '../http/paging.js';
+import { DEFAULT_LIMIT, DEFAULT_PAGE, PageQuery } from '../http/paging.js';
 import { FAULT_SPEC_DOC, FaultInjector, faultHooks, type FaultSpec } from './faults.js';
 
 export interface MockAppOptions {
@@ -102,7 +102,7 @@ export async function buildMockApp(opts: MockAppOptions): Promise<FastifyInstanc
       },
     },
     async (request, reply) => {
-      const { page, limit } = request.query;
+      const { page = DEFAULT_PAGE, limit = DEFAULT_LIMIT } = request.query;
       const served = Math.min(limit, opts.capLimit ?? limit);
       const start = (page - 1) * served;
       // The records' JSON is kept as bytes: the body is one copy of them between the envelope's ends.

@@ -86,6 +86,23 @@ describe('OpenAPI documents', () => {
     expect(mockPaths).toEqual(expect.arrayContaining(['/api/health', '/api/customers', '/api/customers/{customer_id}', '/metrics']));
   });
 
+  it('shows page and limit as optional, with their defaults, on every paged route', async () => {
+    const paged: [FastifyInstance, string][] = [
+      [mock, '/api/customers'],
+      [pipeline, '/api/customers'],
+      [pipeline, '/api/ingest/runs'],
+      [pipeline, '/api/ingest/runs/{id}/rejected'],
+    ];
+    for (const [app, route] of paged) {
+      const params = ((await documentOf(app)).paths[route]!.get as unknown as { parameters: { name: string; required?: boolean; schema: { default?: unknown } }[] }).parameters;
+      for (const name of ['page', 'limit']) {
+        const p = params.find((x) => x.name === name);
+        expect(p, `${route} ${name}`).toMatchObject({ required: false });
+        if (name === 'limit' || route !== '/api/customers') expect(p!.schema.default, `${route} ${name}`).toBe(name === 'page' ? 1 : 10);
+      }
+    }
+  });
+
   it('documents the bearer key on the guarded routes only, and 429 on reads when limited', async () => {
     const doc = await documentOf(guarded);
     expect(doc.components.securitySchemes).toHaveProperty('bearer');

@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { NotFoundError } from '../../http/errors.js';
-import { PageQuery } from '../../http/paging.js';
+import { DEFAULT_LIMIT, DEFAULT_PAGE, PageQuery } from '../../http/paging.js';
 import { runIngest, type IngestOptions, type IngestResult } from '../ingest/ingest.js';
 import { ProgressRegistry } from '../ingest/progress.js';
 import { getRun, listRejected, listRuns, type RunRecord } from '../ingest/runs-repository.js';
@@ -193,7 +193,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
       },
     },
     async (request) => {
-      const { page, limit } = request.query;
+      const { page = DEFAULT_PAGE, limit = DEFAULT_LIMIT } = request.query;
       const { data, total } = await listRuns(pool, page, limit);
       return { data: data.map(withProgress), total, page, limit };
     },
@@ -257,7 +257,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
       },
     },
     async (request) => {
-      const { page, limit } = request.query;
+      const { page = DEFAULT_PAGE, limit = DEFAULT_LIMIT } = request.query;
       if (!(await getRun(pool, request.params.id))) throw new NotFoundError(`Run ${request.params.id} not found`);
       return { ...(await listRejected(pool, request.params.id, page, limit)), page, limit };
     },
