@@ -365,6 +365,23 @@ function notes(res: Results): string {
     ).filter(([, r]) => r.errors || r.timeouts || r.non2xx);
     if (failing.length) out.push(`- Requests failed under load (autocannon's 10 s timeout, errors or non-2xx) on: ${failing.map(([k]) => k).join(', ')}.`);
   }
+  if (res.ingest) {
+    out.push(
+      "- The floors' COPY text is made before their clocks start. An ingest also fetches the source's JSON from the mock over HTTP " +
+        'on the same cores, decodes, parses and validates it and encodes the COPY text (the pipeline and mock columns of the CPU table); ' +
+        'during an unchanged re-ingest PostgreSQL mostly waits for it (`--phases` shows `COPY (wait ClientRead)`), then runs the same merge as the floor.',
+    );
+  }
+  if (rd?.mockList.cpu && rd.ceiling[0]?.cpu) {
+    const per = (r: LoadResult) => (r.cpu!.harness * 1e6) / Math.max(1, r.requests);
+    const best = rd.ceiling.reduce((a, b) => (b.reqPerSec > a.reqPerSec ? b : a));
+    if (best.cpu) {
+      out.push(
+        `- The load generator (autocannon, the harness column) runs on the same cores: it spent ${per(rd.mockList).toFixed(0)} µs per mock list answer ` +
+          `(about 25 KB each) against ${per(best).toFixed(0)} µs per ceiling answer; that difference is part of every ratio to the ceiling.`,
+      );
+    }
+  }
   out.push(
     '- A target not reached stays in the table with its figure (**FAIL**); the profiling aids (`--phases`, `--profile`, `--heap-trace`,',
     '  `bench/explain-merge.ts`, `bench/explain-list.ts`) show where the time goes.',

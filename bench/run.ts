@@ -484,7 +484,7 @@ async function main(): Promise<void> {
       source:
         args.source === 'memory'
           ? 'pre-serialised in memory, as a MOCK_DATA_FILE is served (--source memory)'
-          : 'generated per request from (seed, index), as MOCK_GENERATE serves',
+          : 'generated from (seed, index) as MOCK_GENERATE serves: computed on first use, then kept as UTF-8 bytes (the first 1,000,000)',
     },
   };
   if (PARTS.has('ingest') || PARTS.has('read')) {
