@@ -198,6 +198,16 @@ describe('POST /api/ingest against a source that keeps failing', () => {
     expect(await customerCount()).toBe(0);
   });
 
+  it('spends at most SOURCE_MAX_RETRIES retries on a page, transport errors and malformed bodies together', async () => {
+    // Every answer is a fault: 503s (retried inside undici) and bodies that
+    // are not JSON (re-requested by the page loop), mixed.
+    const s = await setup('errorRate=0.5,malformedRate=0.5,seed=5', { INGEST_CONCURRENCY: 1 });
+    const stored = await expectFailedRun(s, await ingest(s), /page 1/);
+    expect(stored.retries).toBe(3);
+    expect(s.source.faults.requests).toBe(4); // one request and 3 retries, however the faults alternate
+    expect(await customerCount()).toBe(0);
+  });
+
   it('fails the run when the connection is reset every time', async () => {
     const s = await setup('resetRate=1');
     await expectFailedRun(s, await ingest(s), /ECONNRESET|UND_ERR_SOCKET/);

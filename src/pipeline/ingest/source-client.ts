@@ -42,6 +42,15 @@ interface Attempt {
   responded: boolean;
 }
 
+/**
+ * Retries spent on one page, by undici's RetryAgent (transport errors, 5xx,
+ * 429) and by fetchPage (malformed bodies) alike: SOURCE_MAX_RETRIES bounds
+ * their sum, so a page costs at most SOURCE_MAX_RETRIES + 1 requests.
+ */
+interface PageRetries {
+  used: number;
+}
+
 const RETRY_STATUS = [408, 425, 429, 500, 502, 503, 504];
 const RETRY_CODES = [
   'ECONNRESET',
@@ -132,13 +141,16 @@ export class SourceClient {
         // it with a Range request, which the source does not serve (the
         // resume fails, after one more request and one more counted retry).
         // Let it fail here; fetchPage re-requests the page, counted once.
-        const bodyStarted = (reqOpts as { attempt?: Attempt }).attempt?.responded === true;
-        if (!retryable || bodyStarted || state.counter > policy.maxRetries || this.opts.signal?.aborted) return cb(err);
-        const delayMs = retryDelay(policy, state.counter, parseRetryAfter(e.headers?.['retry-after']));
+        const { attempt, retries } = reqOpts as { attempt?: Attempt; retries?: PageRetries };
+        const bodyStarted = attempt?.responded === true;
+        const spent = retries?.used ?? state.counter - 1;
+        if (!retryable || bodyStarted || spent >= policy.maxRetries || this.opts.signal?.aborted) return cb(err);
+        const delayMs = retryDelay(policy, spent + 1, parseRetryAfter(e.headers?.['retry-after']));
         const overBudget = this.spend(delayMs);
         if (overBudget) return cb(new Error(`${describe(err)}; ${overBudget}`));
+        if (retries) retries.used++;
         const page = Number(new URLSearchParams(String(reqOpts.path).split('?')[1]).get('page')) || null;
-        this.opts.onRetry?.({ page, attempt: state.counter, delayMs, reason: describe(err) });
+        this.opts.onRetry?.({ page, attempt: spent + 1, delayMs, reason: describe(err) });
         sleep(delayMs, this.opts.signal).then(
           () => cb(null),
           () => cb(err),
@@ -147,18 +159,19 @@ export class SourceClient {
     });
   }
 
-  private async getBody(path: string): Promise<Uint8Array> {
+  private async getBody(path: string, retries: PageRetries): Promise<Uint8Array> {
     let res: Awaited<ReturnType<RetryAgent['request']>>;
     // Travels with the request options to the retry policy above (undici
     // passes unknown options through to it).
     const attempt: Attempt = { responded: false };
-    const request: Dispatcher.RequestOptions & { attempt: Attempt } = {
+    const request: Dispatcher.RequestOptions & { attempt: Attempt; retries: PageRetries } = {
       origin: this.origin,
       path: this.basePath + path,
       method: 'GET',
       headers: { accept: 'application/json' },
       signal: this.opts.signal,
       attempt,
+      retries,
     };
     try {
       res = await this.agent.request(request);
@@ -186,10 +199,11 @@ export class SourceClient {
    */
   async fetchPage(page: number, limit: number, prepare: PagePreparer): Promise<PreparedPage> {
     const policy = this.opts.retry;
-    for (let attempt = 1; ; attempt++) {
+    const retries: PageRetries = { used: 0 };
+    for (;;) {
       let body: Uint8Array | Error;
       try {
-        body = await this.getBody(`/api/customers?page=${page}&limit=${limit}`);
+        body = await this.getBody(`/api/customers?page=${page}&limit=${limit}`, retries);
       } catch (err) {
         if (this.opts.signal?.aborted) throw new SourceError('ingest cancelled', page);
         if ((err as { permanent?: boolean }).permanent) {
@@ -204,13 +218,14 @@ export class SourceClient {
         if (prepared.ok) return prepared;
         reason = prepared.reason;
       }
-      if (attempt > policy.maxRetries) {
-        throw new SourceError(`source page ${page} is malformed after ${attempt} attempts: ${reason}`, page);
+      if (retries.used >= policy.maxRetries) {
+        throw new SourceError(`source page ${page} is malformed after ${retries.used + 1} requests: ${reason}`, page);
       }
-      const delayMs = retryDelay(policy, attempt, null);
+      retries.used++;
+      const delayMs = retryDelay(policy, retries.used, null);
       const overBudget = this.spend(delayMs);
       if (overBudget) throw new SourceError(`source page ${page} is malformed (${reason}); ${overBudget}`, page);
-      this.opts.onRetry?.({ page, attempt, delayMs, reason });
+      this.opts.onRetry?.({ page, attempt: retries.used, delayMs, reason });
       await sleep(delayMs, this.opts.signal).catch(() => {
         throw new SourceError('ingest cancelled', page);
       });
