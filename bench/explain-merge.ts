@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { from as copyFrom } from 'pg-copy-streams';
 import { COPY_STAGING_SQL, CREATE_STAGING_SQL, MERGE_SQL, STAGING_TABLE } from '../src/pipeline/ingest/loader.js';
 import { createBenchDatabase, findServer } from './database.js';
+import { loadConfig } from '../src/config.js';
 import { prepareCopyText, runFloor } from './floor.js';
 
 const { values } = parseArgs({ options: { records: { type: 'string', default: '200000' }, query: { type: 'string' } } });
@@ -24,6 +25,8 @@ try {
     const client = await db.pool.connect();
     try {
       await client.query('BEGIN');
+      // As mergeStaging runs it: with the ingest's work_mem.
+      await client.query(`SELECT set_config('work_mem', $1, true)`, [loadConfig({}).INGEST_WORK_MEM]);
       await client.query(CREATE_STAGING_SQL);
       let t = performance.now();
       await pipeline(Readable.from(chunks), client.query(copyFrom(COPY_STAGING_SQL)));

@@ -1,5 +1,6 @@
 // The floor: PostgreSQL's own COPY of the same rows into the product's
-// staging table, then the product's merge (mergeStaging: ANALYZE + MERGE_SQL),
+// staging table, then the product's merge (mergeStaging: ANALYZE + MERGE_SQL, with
+// the default INGEST_WORK_MEM as the ingest has it),
 // in one transaction, with the COPY text prepared before the clock starts.
 // Only database work is timed.
 import { Readable } from 'node:stream';
@@ -8,6 +9,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { validateCustomer } from '../src/customer.js';
 import { COPY_STAGING_SQL, CREATE_STAGING_SQL, mergeStaging, stagingRow, type MergeCounts } from '../src/pipeline/ingest/loader.js';
+import { loadConfig } from '../src/config.js';
 import { PAGE_SIZE, benchRecord } from './variants.js';
 
 /**
@@ -51,7 +53,7 @@ export async function runFloor(pool: pg.Pool, chunks: string[], end: 'commit' | 
     await client.query(CREATE_STAGING_SQL);
     await pipeline(Readable.from(chunks, { objectMode: false }), client.query(copyFrom(COPY_STAGING_SQL)));
     const t1 = performance.now();
-    const counts = await mergeStaging(client, null);
+    const counts = await mergeStaging(client, null, loadConfig({}).INGEST_WORK_MEM);
     const t2 = performance.now();
     if (end === 'commit') await client.query('COMMIT');
     const seconds = (performance.now() - t0) / 1000;

@@ -29,6 +29,16 @@ const int =
 
 const port: Parser<number> = int(0, 65535);
 
+/** A PostgreSQL memory setting, as SET takes it: "64MB", "512kB", "1GB" (64 kB to 2 GB). */
+const pgMemory: Parser<string> = (raw, name) => {
+  const m = /^(\d+)\s*(kB|MB|GB)$/.exec(raw.trim());
+  const kB = m ? Number(m[1]) * { kB: 1, MB: 1024, GB: 1024 * 1024 }[m[2] as 'kB' | 'MB' | 'GB'] : NaN;
+  if (!(kB >= 64 && kB <= 2 * 1024 * 1024)) {
+    throw new ConfigError(`${name} must be a PostgreSQL memory size from 64kB to 2GB, such as 64MB, got "${raw}"`);
+  }
+  return `${m![1]}${m![2]}`;
+};
+
 const url =
   (protocols: string[]): Parser<string> =>
   (raw, name) => {
@@ -146,6 +156,11 @@ export const SETTINGS = {
   },
   INGEST_PAGE_SIZE: { description: 'Records asked for per source page', default: 1000, parse: int(1, 100_000) },
   INGEST_CONCURRENCY: { description: 'Source pages fetched at once', default: 4, parse: int(1, 64) },
+  INGEST_WORK_MEM: {
+    description: "PostgreSQL work_mem of the ingest's merge (SET LOCAL: that transaction only), so its sort and hashes stay in memory",
+    default: '64MB',
+    parse: pgMemory,
+  },
   SOURCE_TIMEOUT_MS: { description: 'Timeout of one source request', default: 30_000, parse: int(1, 600_000) },
   SOURCE_MAX_RETRIES: { description: 'Retries of one source page before the run fails', default: 5, parse: int(0, 100) },
   SOURCE_RETRY_BASE_MS: { description: 'First retry delay (doubles each retry, with jitter)', default: 200, parse: int(0, 60_000) },

@@ -10,6 +10,12 @@ describe('settings', () => {
     expect(cfg.sourceUrl).toBe('http://127.0.0.1:5000');
   });
 
+  it('takes a PostgreSQL memory size for INGEST_WORK_MEM', () => {
+    expect(loadConfig({}).INGEST_WORK_MEM).toBe('64MB');
+    expect(loadConfig({ INGEST_WORK_MEM: ' 512kB ' }).INGEST_WORK_MEM).toBe('512kB');
+    expect(loadConfig({ INGEST_WORK_MEM: '1GB' }).INGEST_WORK_MEM).toBe('1GB');
+  });
+
   it('reads values from the environment', () => {
     const cfg = loadConfig({ PIPELINE_PORT: '8080', DATABASE_URL: 'postgresql://u@db:5432/x', MOCK_SERVER_URL: 'http://mock:5000/' });
     expect(cfg).toMatchObject({ PIPELINE_PORT: 8080, DATABASE_URL: 'postgresql://u@db:5432/x', sourceUrl: 'http://mock:5000' });
@@ -22,6 +28,9 @@ describe('settings', () => {
     ['MOCK_SERVER_URL', 'not a url', /MOCK_SERVER_URL must be a URL/],
     ['INGEST_CONCURRENCY', '0', /INGEST_CONCURRENCY must be between 1 and 64/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL must be one of/],
+    ['INGEST_WORK_MEM', '64', /INGEST_WORK_MEM must be a PostgreSQL memory size from 64kB to 2GB/],
+    ['INGEST_WORK_MEM', '3GB', /INGEST_WORK_MEM must be a PostgreSQL memory size/],
+    ['INGEST_WORK_MEM', "64MB'; DROP TABLE customers; --", /INGEST_WORK_MEM must be a PostgreSQL memory size/],
   ])('stops on a bad %s with a message naming it', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
   });

@@ -125,6 +125,21 @@ describe('POST /api/ingest', () => {
     expect(await snapshot()).toEqual(first);
   });
 
+  it('raises work_mem for its own merge only: no pooled connection keeps it', async () => {
+    source.setRecords(range(20));
+    expect((await ingest()).body).toMatchObject({ fetched: 20 });
+    const pool = pipeline.db.pool;
+    const clients = await Promise.all(Array.from({ length: pool.totalCount }, () => pool.connect()));
+    try {
+      for (const c of clients) {
+        const { rows } = await c.query(`SELECT current_setting('work_mem') AS now`);
+        expect(rows[0].now).not.toBe('64MB');
+      }
+    } finally {
+      clients.forEach((c) => c.release());
+    }
+  });
+
   it('merges the same customer_id twice in one run into one row, the later one winning', async () => {
     const records = range(20);
     records.push(base(3, { first_name: 'Later', phone: null }));

@@ -49,6 +49,7 @@ export async function startMockSource(
 export const TEST_INGEST_CONFIG: Omit<PipelineAppDeps['config'], 'sourceUrl'> = {
   INGEST_PAGE_SIZE: 1000,
   INGEST_CONCURRENCY: 4,
+  INGEST_WORK_MEM: '64MB',
   SOURCE_TIMEOUT_MS: 5000,
   SOURCE_MAX_RETRIES: 3,
   SOURCE_RETRY_BASE_MS: 10,

@@ -20,6 +20,8 @@ export interface IngestOptions {
   sourceUrl: string;
   pageSize: number;
   concurrency: number;
+  /** work_mem of the merge (INGEST_WORK_MEM), this transaction only. */
+  workMem: string;
   timeoutMs: number;
   retry: RetryPolicy;
 }
@@ -163,7 +165,7 @@ export async function runIngest(
     };
     await fetchAllPages(source, opts, abort, preparePage, stage, (n) => (pagesExpected = n));
     await writer.finish();
-    const merged = await mergeStaging(client, runId);
+    const merged = await mergeStaging(client, runId, opts.workMem);
     counts.inserted = merged.inserted;
     counts.updated = merged.updated;
     counts.unchanged = merged.unchanged;

@@ -162,8 +162,17 @@ export class StagingWriter {
   }
 }
 
-/** Runs the merge over a finished staging table; counts are exact. */
-export async function mergeStaging(client: PoolClient, runId: number | null): Promise<MergeCounts & { rejected: number }> {
+/**
+ * Runs the merge over a finished staging table; counts are exact. `workMem`
+ * (INGEST_WORK_MEM) is set for the rest of the transaction only: with the
+ * server's default (4MB) the merge of 200,000 rows sorts and hashes on disk.
+ */
+export async function mergeStaging(
+  client: PoolClient,
+  runId: number | null,
+  workMem: string | null = null,
+): Promise<MergeCounts & { rejected: number }> {
+  if (workMem !== null) await client.query(`SELECT set_config('work_mem', $1, true)`, [workMem]);
   // Temporary tables are never analysed by autovacuum: give the planner real numbers.
   await client.query(`ANALYZE ${STAGING_TABLE}`);
   const { rows } = await client.query<{ distinct_ids: number; inserted: number; updated: number }>(MERGE_SQL);
