@@ -2,7 +2,7 @@
 // of it in which every 10th record changed. The mock child serves them; the
 // floor builds its COPY text from the very same records.
 import type { Customer } from '../src/customer.js';
-import { datasetFromRecords, generateRecord, generatedDataset, type Dataset } from '../src/mock-server/dataset.js';
+import { datasetFromRecords, generateRecord, generatedDataset, generatedIndex, type Dataset } from '../src/mock-server/dataset.js';
 
 export const SEED = 42;
 /** Records per source page: the pipeline's INGEST_PAGE_SIZE default. */
@@ -39,8 +39,7 @@ export function benchDataset(size: number, version: number, source: 'generated' 
       return [Buffer.from(out.join(','))];
     },
     get(id) {
-      const m = /^GEN-(\d{9})$/.exec(id);
-      const i = m ? Number(m[1]) - 1 : -1;
+      const i = generatedIndex(id);
       return i >= 0 && i < size ? Buffer.from(JSON.stringify(benchRecord(i, version))) : undefined;
     },
   };

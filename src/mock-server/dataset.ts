@@ -107,6 +107,12 @@ const CITIES = ['Springfield', 'Paris', 'München', 'Madrid', 'London', 'Roma', 
 const pad = (n: number, w: number) => String(n).padStart(w, '0');
 export const generatedId = (index: number) => `GEN-${pad(index + 1, 9)}`;
 
+/** The index of a generated record's id (generatedId's inverse), or -1 for any other string. */
+export function generatedIndex(id: string): number {
+  const m = /^GEN-(\d{9})$/.exec(id);
+  return m ? Number(m[1]) - 1 : -1;
+}
+
 /** The record at `index` of the synthetic dataset `seed`: a pure function. */
 export function generateRecord(seed: number, index: number): Customer {
   const r = seededRandom((seed * 0x9e3779b1) ^ (index * 0x85ebca77));
@@ -167,9 +173,7 @@ export function generatedDataset(size: number, seed: number, opts: DatasetOption
       return out;
     },
     get(id) {
-      const m = /^GEN-(\d{9})$/.exec(id);
-      if (!m) return undefined;
-      const i = Number(m[1]) - 1;
+      const i = generatedIndex(id);
       if (i < 0 || i >= size) return undefined;
       // A lookup reads the arena where it is filled, and does not fill it.
       return i < arena.count && arena.has(i) ? arena.record(i) : Buffer.from(json(i));

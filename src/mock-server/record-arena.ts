@@ -1,7 +1,7 @@
 // The mock's records as the bytes it sends: the UTF-8 JSON of each record,
 // each followed by a comma, packed into chunks of a few thousand records. A
-// page is then one or two subarrays of a chunk, sent as they are: no string
-// join, no UTF-8 encoding, no garbage per request.
+// page is then one or two subarrays of a chunk, copied once into the answer:
+// no string join, no UTF-8 encoding per request.
 
 /** Records per chunk: about 1 MB of the generated records (some 250 bytes each). */
 export const CHUNK_RECORDS = 4096;

@@ -3,7 +3,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
 import { HttpError } from '../../http/errors.js';
-import { SourceClient, SourceError, type PagePreparer, type RetryPolicy } from './source-client.js';
+import { SourceClient, SourceError, type RetryPolicy } from './source-client.js';
 import { StagingWriter, mergeStaging } from './loader.js';
 import { preparePage, type PreparedPage } from './prepare-page.js';
 import { refreshPageAnchors } from '../db/customers-repository.js';
@@ -163,7 +163,7 @@ export async function runIngest(
       await writer!.write(p.rows);
       ctx.onProgress?.({ runId: runId!, pages: counts.pages, fetched: counts.fetched, rejected: counts.rejected, retries: counts.retries, pagesExpected });
     };
-    await fetchAllPages(source, opts, abort, preparePage, stage, (n) => (pagesExpected = n));
+    await fetchAllPages(source, opts, abort, stage, (n) => (pagesExpected = n));
     await writer.finish();
     const merged = await mergeStaging(client, runId, opts.workMem);
     counts.inserted = merged.inserted;
@@ -222,11 +222,10 @@ async function fetchAllPages(
   source: SourceClient,
   opts: IngestOptions,
   abort: AbortController,
-  prepare: PagePreparer,
   stage: (p: PreparedPage) => Promise<void>,
   onExpected: (pages: number | null) => void,
 ): Promise<void> {
-  const first = await source.fetchPage(1, opts.pageSize, prepare);
+  const first = await source.fetchPage(1, opts.pageSize, preparePage);
   let size = Math.min(opts.pageSize, first.limit ?? opts.pageSize);
   if (first.records > 0 && first.records < size && (first.total ?? 0) > first.records) {
     size = first.records; // the source caps the page size without saying so
@@ -266,7 +265,7 @@ async function fetchAllPages(
       next++;
       inFlight++;
       try {
-        const page = await source.fetchPage(p, size, prepare);
+        const page = await source.fetchPage(p, size, preparePage);
         if (page.total !== null && page.total > total) {
           total = page.total;
           onExpected(expected());

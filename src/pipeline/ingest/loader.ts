@@ -140,8 +140,8 @@ export class StagingWriter {
     return this.failure;
   }
 
-  /** Writes rows (COPY text, or its UTF-8 bytes); resolves when the stream can take more. */
-  async write(rows: string | Uint8Array): Promise<void> {
+  /** Writes rows (COPY text as UTF-8 bytes); resolves when the stream can take more. */
+  async write(rows: Uint8Array): Promise<void> {
     if (this.failure) throw this.failure;
     if (rows.length === 0) return;
     if (!this.stream.write(rows)) {
@@ -170,9 +170,9 @@ export class StagingWriter {
 export async function mergeStaging(
   client: PoolClient,
   runId: number | null,
-  workMem: string | null = null,
+  workMem: string,
 ): Promise<MergeCounts & { rejected: number }> {
-  if (workMem !== null) await client.query(`SELECT set_config('work_mem', $1, true)`, [workMem]);
+  await client.query(`SELECT set_config('work_mem', $1, true)`, [workMem]);
   // Temporary tables are never analysed by autovacuum: give the planner real numbers.
   await client.query(`ANALYZE ${STAGING_TABLE}`);
   const { rows } = await client.query<{ distinct_ids: number; inserted: number; updated: number }>(MERGE_SQL);

@@ -141,14 +141,15 @@ export class SourceClient {
         // it with a Range request, which the source does not serve (the
         // resume fails, after one more request and one more counted retry).
         // Let it fail here; fetchPage re-requests the page, counted once.
-        const { attempt, retries } = reqOpts as { attempt?: Attempt; retries?: PageRetries };
-        const bodyStarted = attempt?.responded === true;
-        const spent = retries?.used ?? state.counter - 1;
+        // getBody sends both with every request (undici passes unknown options through).
+        const { attempt, retries } = reqOpts as unknown as { attempt: Attempt; retries: PageRetries };
+        const bodyStarted = attempt.responded;
+        const spent = retries.used;
         if (!retryable || bodyStarted || spent >= policy.maxRetries || this.opts.signal?.aborted) return cb(err);
         const delayMs = retryDelay(policy, spent + 1, parseRetryAfter(e.headers?.['retry-after']));
         const overBudget = this.spend(delayMs);
         if (overBudget) return cb(new Error(`${describe(err)}; ${overBudget}`));
-        if (retries) retries.used++;
+        retries.used++;
         const page = Number(new URLSearchParams(String(reqOpts.path).split('?')[1]).get('page')) || null;
         this.opts.onRetry?.({ page, attempt: spent + 1, delayMs, reason: describe(err) });
         sleep(delayMs, this.opts.signal).then(
