@@ -53,7 +53,7 @@ export type ValidCustomer = Customer;
 export type Validation = { ok: true; value: ValidCustomer } | { ok: false; reasons: string[]; customerId: string | null };
 
 // A pragmatic address check (the WHATWG form rule): one @, no spaces, a dotted domain.
-const EMAIL_RE =
+export const EMAIL_RE =
   /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)+$/;
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const TIMESTAMP_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})$/;
@@ -68,7 +68,7 @@ function charLength(s: string): number {
 
 const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-function isCalendarDate(y: number, m: number, d: number): boolean {
+export function isCalendarDate(y: number, m: number, d: number): boolean {
   if (y < 1 || m < 1 || m > 12 || d < 1) return false;
   if (d <= MONTH_DAYS[m - 1]!) return true;
   const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;

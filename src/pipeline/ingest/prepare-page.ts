@@ -5,6 +5,7 @@
 // with 2 workers; commit ac2794e removed them).
 import { validateCustomer } from '../../customer.js';
 import { rejectedRow, stagingRow } from './loader.js';
+import { scanPage } from './page-scan.js';
 
 export interface PreparedPage {
   ok: true;
@@ -27,7 +28,21 @@ export interface MalformedPage {
 
 const decoder = new TextDecoder('utf-8');
 
+/** A page's body prepared for the loader: by the byte scan where it can, else by JSON.parse. */
 export function preparePage(page: number, body: Uint8Array): PreparedPage | MalformedPage {
+  const scanned = scanPage(page, body, recordRow);
+  return scanned ? { ok: true, page, ...scanned } : parsePage(page, body);
+}
+
+/** One record's COPY row: staged when valid, rejected with its reasons when not. */
+export function recordRow(page: number, pos: number, raw: unknown): { row: string; rejected: boolean } {
+  const v = validateCustomer(raw);
+  if (v.ok) return { row: stagingRow(page, pos, v.value), rejected: false };
+  return { row: rejectedRow(page, pos, v.customerId, JSON.stringify(raw) ?? 'null', v.reasons), rejected: true };
+}
+
+/** The reference preparation: decode, JSON.parse, validate and encode each record (page-scan.ts is held to it). */
+export function parsePage(page: number, body: Uint8Array): PreparedPage | MalformedPage {
   let parsed: unknown;
   try {
     parsed = JSON.parse(decoder.decode(body));
@@ -48,13 +63,9 @@ export function preparePage(page: number, body: Uint8Array): PreparedPage | Malf
   const rows: string[] = new Array(data.length);
   let rejected = 0;
   for (let pos = 0; pos < data.length; pos++) {
-    const raw = data[pos];
-    const v = validateCustomer(raw);
-    if (v.ok) rows[pos] = stagingRow(page, pos, v.value);
-    else {
-      rejected++;
-      rows[pos] = rejectedRow(page, pos, v.customerId, JSON.stringify(raw) ?? 'null', v.reasons);
-    }
+    const r = recordRow(page, pos, data[pos]);
+    rows[pos] = r.row;
+    if (r.rejected) rejected++;
   }
   return { ok: true, page, records: data.length, rejected, total, limit, rows: Buffer.from(rows.join('')) };
 }

@@ -1,0 +1,496 @@
+// The fast path of page preparation: a source page's bytes → COPY rows in one
+// pass, without JSON.parse, UTF-8 decoding, objects or strings per record.
+//
+// Why: decoding, JSON.parse, building rows and encoding them again were ~0.9 s
+// of the ~1.3 s of main-thread CPU an unchanged 200k re-ingest spent before
+// its merge (BENCHMARKS.md). A valid record's text fields are, byte for byte,
+// what COPY wants: JSON strings without escapes hold no byte COPY must escape
+// (JSON forbids raw control characters), and their UTF-8 is PostgreSQL's.
+//
+// The contract: scanPage() returns exactly what parsePage() (prepare-page.ts,
+// JSON.parse + validateCustomer) returns for the same body — the same counts
+// and byte-identical rows — or null, and then parsePage() decides. It accepts
+// only what it fully understands: well-formed JSON whose records' fields are
+// strings without escapes (ASCII or 2–3-byte UTF-8), numbers in plain decimal
+// form, or null, and whose values pass the record's checks. A record it does
+// not accept is handed, as JSON.parse of its own bytes, to the same function
+// parsePage() uses per record; anything wrong with the page's structure gives
+// null. test/pipeline/prepare-page.test.ts holds the two to the same output
+// on generated, seed and mutated pages.
+import { EMAIL_RE, FIELDS, LIMITS, isCalendarDate } from '../../customer.js';
+
+/** One record the scan did not accept, as parsePage() would make its row. */
+export type RecordRow = (page: number, pos: number, raw: unknown) => { row: string; rejected: boolean };
+
+export interface ScannedPage {
+  records: number;
+  rejected: number;
+  total: number | null;
+  limit: number | null;
+  rows: Buffer;
+}
+
+const TAB = 0x09;
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const MINUS = 0x2d;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const COLON = 0x3a;
+const LBRACK = 0x5b;
+const BSLASH = 0x5c;
+const RBRACK = 0x5d;
+const LBRACE = 0x7b;
+const RBRACE = 0x7d;
+const N = 0x4e;
+
+// Field numbers: positions in FIELDS, the staging row's column order.
+const ID = 0;
+const EMAIL = 3;
+const PHONE = 4;
+const ADDRESS = 5;
+const BIRTH = 6;
+const BALANCE = 7;
+const CREATED = 8;
+const REQUIRED = 0b1111; // customer_id, first_name, last_name, email
+const MAX_CHARS = [LIMITS.customer_id, LIMITS.first_name, LIMITS.last_name, LIMITS.email, LIMITS.phone, Infinity];
+const KEYS = FIELDS.map((f) => Buffer.from(f, 'latin1'));
+const DATA_KEY = Buffer.from('data', 'latin1');
+
+const decoder = new TextDecoder('utf-8');
+
+function ws(b: Uint8Array, i: number): number {
+  for (;;) {
+    const c = b[i];
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === TAB) i++;
+    else return i;
+  }
+}
+
+function isDigit(c: number | undefined): boolean {
+  return c !== undefined && c >= ZERO && c <= 0x39;
+}
+
+function isNull(b: Uint8Array, i: number): boolean {
+  return b[i] === 0x6e && b[i + 1] === 0x75 && b[i + 2] === 0x6c && b[i + 3] === 0x6c;
+}
+
+function sameBytes(b: Uint8Array, s: number, e: number, key: Uint8Array): boolean {
+  if (e - s !== key.length) return false;
+  for (let j = 0; j < key.length; j++) if (b[s + j] !== key[j]) return false;
+  return true;
+}
+
+/** The field a key names (its index in FIELDS), or -1. */
+function fieldOf(b: Uint8Array, s: number, e: number): number {
+  switch (e - s) {
+    case 11:
+      return sameBytes(b, s, e, KEYS[0]!) ? 0 : -1;
+    case 10:
+      return sameBytes(b, s, e, KEYS[1]!) ? 1 : sameBytes(b, s, e, KEYS[8]!) ? 8 : -1;
+    case 9:
+      return sameBytes(b, s, e, KEYS[2]!) ? 2 : -1;
+    case 5:
+      return sameBytes(b, s, e, KEYS[3]!) ? 3 : sameBytes(b, s, e, KEYS[4]!) ? 4 : -1;
+    case 7:
+      return sameBytes(b, s, e, KEYS[5]!) ? 5 : -1;
+    case 13:
+      return sameBytes(b, s, e, KEYS[6]!) ? 6 : -1;
+    case 15:
+      return sameBytes(b, s, e, KEYS[7]!) ? 7 : -1;
+    default:
+      return -1;
+  }
+}
+
+/**
+ * The end (after the closing quote) of a string at b[i] with no escapes and
+ * only well-formed 1–3-byte UTF-8, or -1. Its length in characters goes to
+ * scanned.chars.
+ */
+const scanned = { chars: 0 };
+function plainString(b: Uint8Array, i: number): number {
+  let j = i + 1;
+  let n = 0;
+  for (;;) {
+    const c = b[j];
+    if (c === undefined) return -1;
+    if (c < 0x80) {
+      if (c === QUOTE) break;
+      if (c < 0x20 || c === BSLASH) return -1;
+      j++;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      if ((b[j + 1]! & 0xc0) !== 0x80) return -1;
+      j += 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      const c1 = b[j + 1]!;
+      if ((c1 & 0xc0) !== 0x80 || (b[j + 2]! & 0xc0) !== 0x80) return -1;
+      // Overlong forms and UTF-16 surrogates are not UTF-8.
+      if ((c === 0xe0 && c1 < 0xa0) || (c === 0xed && c1 >= 0xa0)) return -1;
+      j += 3;
+    } else {
+      // 4-byte sequences (a surrogate pair in UTF-16) and bytes that are not UTF-8.
+      return -1;
+    }
+    n++;
+  }
+  scanned.chars = n;
+  return j + 1;
+}
+
+/** Two digits at b[i] as a number, or -1. */
+function digits2(b: Uint8Array, i: number): number {
+  const x = b[i]! - ZERO;
+  const y = b[i + 1]! - ZERO;
+  return x >= 0 && x <= 9 && y >= 0 && y <= 9 ? x * 10 + y : -1;
+}
+
+/** "YYYY-MM-DD" at b[i], a real calendar date. */
+function dateAt(b: Uint8Array, i: number): boolean {
+  const hi = digits2(b, i);
+  const lo = digits2(b, i + 2);
+  const m = digits2(b, i + 5);
+  const d = digits2(b, i + 8);
+  return hi >= 0 && lo >= 0 && m >= 0 && d >= 0 && b[i + 4] === MINUS && b[i + 7] === MINUS && isCalendarDate(hi * 100 + lo, m, d);
+}
+
+function timestampAt(b: Uint8Array, i: number): boolean {
+  if (!dateAt(b, i) || b[i + 10] !== 0x54 || b[i + 13] !== COLON || b[i + 16] !== COLON) return false;
+  const h = digits2(b, i + 11);
+  const min = digits2(b, i + 14);
+  const sec = digits2(b, i + 17);
+  return h >= 0 && h <= 23 && min >= 0 && min <= 59 && sec >= 0 && sec <= 59;
+}
+
+/** The end of a JSON number at b[i] (strict grammar), or -1. */
+function numberEnd(b: Uint8Array, i: number): number {
+  if (b[i] === MINUS) i++;
+  if (b[i] === ZERO) i++;
+  else if (isDigit(b[i])) while (isDigit(b[i])) i++;
+  else return -1;
+  if (b[i] === DOT) {
+    i++;
+    if (!isDigit(b[i])) return -1;
+    while (isDigit(b[i])) i++;
+  }
+  if (b[i] === 0x65 || b[i] === 0x45) {
+    i++;
+    if (b[i] === 0x2b || b[i] === MINUS) i++;
+    if (!isDigit(b[i])) return -1;
+    while (isDigit(b[i])) i++;
+  }
+  return i;
+}
+
+/** Where one record's fields are: start and end per field (start -1: null or absent), and the balance's parts. */
+interface Spans {
+  at: Int32Array;
+  /** account_balance as String(v) writes it: sign, integer digits, fraction digits without trailing zeros. */
+  balNeg: boolean;
+  balInt: number;
+  balIntEnd: number;
+  balFrac: number;
+  balFracEnd: number;
+}
+
+/** A value of a field the record does not define: a plain string, a number or a literal. */
+function skipScalar(b: Uint8Array, i: number): number {
+  const c = b[i];
+  if (c === QUOTE) return plainString(b, i);
+  if (c === 0x74) return b[i + 1] === 0x72 && b[i + 2] === 0x75 && b[i + 3] === 0x65 ? i + 4 : -1;
+  if (c === 0x66) return b[i + 1] === 0x61 && b[i + 2] === 0x6c && b[i + 3] === 0x73 && b[i + 4] === 0x65 ? i + 5 : -1;
+  if (c === 0x6e) return isNull(b, i) ? i + 4 : -1;
+  return numberEnd(b, i);
+}
+
+/** The value of field k at b[i], checked as validateCustomer checks it: its end, or -1. */
+function fieldValue(b: Uint8Array, i: number, k: number, sp: Spans): number {
+  const at = sp.at;
+  if (k === BALANCE) {
+    if (isNull(b, i)) return i + 4;
+    let j = i;
+    const neg = b[j] === MINUS;
+    if (neg) j++;
+    const is = j;
+    if (b[j] === ZERO) j++;
+    else if (isDigit(b[j])) while (isDigit(b[j])) j++;
+    else return -1;
+    const ie = j;
+    // numeric(15,2): at most 13 digits before the point.
+    if (ie - is > 13) return -1;
+    let fs = j;
+    let fe = j;
+    if (b[j] === DOT) {
+      j++;
+      fs = j;
+      while (isDigit(b[j])) j++;
+      fe = j;
+      if (fe === fs || fe - fs > 2) return -1;
+    }
+    // An exponent or anything else after the digits fails the caller's delimiter check.
+    while (fe > fs && b[fe - 1] === ZERO) fe--;
+    sp.balNeg = neg && !(ie - is === 1 && b[is] === ZERO && fe === fs);
+    sp.balInt = is;
+    sp.balIntEnd = ie;
+    sp.balFrac = fs;
+    sp.balFracEnd = fe;
+    at[2 * k] = i;
+    return j;
+  }
+  if (b[i] !== QUOTE) {
+    // null: absent for the optional fields; the required ones go to the full check.
+    return k > EMAIL && isNull(b, i) ? i + 4 : -1;
+  }
+  if (k === BIRTH) {
+    if (b[i + 11] !== QUOTE || !dateAt(b, i + 1)) return -1;
+    at[2 * k] = i + 1;
+    at[2 * k + 1] = i + 11;
+    return i + 12;
+  }
+  if (k === CREATED) {
+    if (b[i + 20] !== QUOTE || !timestampAt(b, i + 1)) return -1;
+    at[2 * k] = i + 1;
+    at[2 * k + 1] = i + 20;
+    return i + 21;
+  }
+  const end = plainString(b, i);
+  if (end < 0) return -1;
+  const n = scanned.chars;
+  if (n > MAX_CHARS[k]! || (k <= EMAIL && n === 0)) return -1;
+  // Without surrogates, characters are UTF-16 units: the same bound validFast applies.
+  // EMAIL_RE allows ASCII only: a UTF-8 byte read as latin1 fails it as the character would.
+  if (k === EMAIL && !EMAIL_RE.test(latin1(b, i + 1, end - 1))) return -1;
+  at[2 * k] = i + 1;
+  at[2 * k + 1] = end - 1;
+  return end;
+}
+
+function latin1(b: Uint8Array, s: number, e: number): string {
+  return (b as Buffer).toString('latin1', s, e);
+}
+
+/** A record at b[i] ('{') that validateCustomer accepts as it stands: its end, or -1. */
+function scanRecord(b: Uint8Array, i: number, sp: Spans): number {
+  sp.at.fill(-1);
+  let seen = 0;
+  i = ws(b, i + 1);
+  if (b[i] === RBRACE) return -1;
+  for (;;) {
+    if (b[i] !== QUOTE) return -1;
+    const ks = i + 1;
+    let j = ks;
+    for (;;) {
+      const c = b[j];
+      if (c === QUOTE) break;
+      if (c === undefined || c < 0x20 || c === BSLASH) return -1;
+      j++;
+    }
+    const k = fieldOf(b, ks, j);
+    i = ws(b, j + 1);
+    if (b[i] !== COLON) return -1;
+    i = ws(b, i + 1);
+    if (k < 0) i = skipScalar(b, i);
+    else {
+      // A repeated key: JSON.parse keeps the last; leave that to it.
+      if (seen & (1 << k)) return -1;
+      seen |= 1 << k;
+      i = fieldValue(b, i, k, sp);
+    }
+    if (i < 0) return -1;
+    i = ws(b, i);
+    const c = b[i];
+    if (c === COMMA) i = ws(b, i + 1);
+    else if (c === RBRACE) break;
+    else return -1;
+  }
+  if ((seen & REQUIRED) !== REQUIRED) return -1;
+  return i + 1;
+}
+
+/**
+ * The end of any JSON value at b[i] (strings, nesting), without checking it:
+ * JSON.parse checks what this delimits. -1 when it runs off the end.
+ */
+function skipValue(b: Uint8Array, i: number): number {
+  const len = b.length;
+  let depth = 0;
+  for (;;) {
+    if (i >= len) return -1;
+    const c = b[i]!;
+    if (c === QUOTE) {
+      i++;
+      for (;;) {
+        if (i >= len) return -1;
+        const d = b[i]!;
+        if (d === BSLASH) i += 2;
+        else if (d === QUOTE) break;
+        else i++;
+      }
+      i++;
+    } else if (c === LBRACE || c === LBRACK) {
+      depth++;
+      i++;
+    } else if (c === RBRACE || c === RBRACK) {
+      if (depth === 0) return i;
+      depth--;
+      i++;
+    } else if (depth === 0 && (c === COMMA || c === 0x20 || c === 0x0a || c === 0x0d || c === TAB)) {
+      return i;
+    } else {
+      i++;
+    }
+    if (depth === 0 && (c === QUOTE || c === RBRACE || c === RBRACK)) return i;
+  }
+}
+
+class Out {
+  buf: Buffer;
+  o = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  reserve(n: number): void {
+    if (this.o + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.o + n));
+    this.buf.copy(next, 0, 0, this.o);
+    this.buf = next;
+  }
+}
+
+function writeInt(out: Buffer, o: number, v: number): number {
+  if (v >= 10) o = writeInt(out, o, Math.floor(v / 10));
+  out[o] = ZERO + (v % 10);
+  return o + 1;
+}
+
+/** The staging row of a record scanRecord accepted, as stagingRow() writes it. */
+function writeRow(b: Uint8Array, out: Buffer, o: number, page: number, pos: number, sp: Spans): number {
+  const at = sp.at;
+  o = writeInt(out, o, page);
+  out[o++] = TAB;
+  o = writeInt(out, o, pos);
+  out[o++] = TAB;
+  for (let k = 0; k < 9; k++) {
+    const s = at[2 * k]!;
+    if (s < 0) {
+      out[o++] = BSLASH;
+      out[o++] = N;
+    } else if (k === BALANCE) {
+      if (sp.balNeg) out[o++] = MINUS;
+      for (let j = sp.balInt; j < sp.balIntEnd; j++) out[o++] = b[j]!;
+      if (sp.balFracEnd > sp.balFrac) {
+        out[o++] = DOT;
+        for (let j = sp.balFrac; j < sp.balFracEnd; j++) out[o++] = b[j]!;
+      }
+    } else {
+      const e = at[2 * k + 1]!;
+      for (let j = s; j < e; j++) out[o++] = b[j]!;
+    }
+    out[o++] = TAB;
+  }
+  // payload and reasons: \N\t\N\n
+  out[o++] = BSLASH;
+  out[o++] = N;
+  out[o++] = TAB;
+  out[o++] = BSLASH;
+  out[o++] = N;
+  out[o++] = 0x0a;
+  return o;
+}
+
+/** The data array at b[i] ('['): its records' rows into out; the array's end, or -1. */
+function scanData(b: Uint8Array, i: number, page: number, out: Out, counts: { records: number; rejected: number }, slow: RecordRow): number {
+  const sp: Spans = { at: new Int32Array(18), balNeg: false, balInt: 0, balIntEnd: 0, balFrac: 0, balFracEnd: 0 };
+  i = ws(b, i + 1);
+  if (b[i] === RBRACK) return i + 1;
+  for (let pos = 0; ; pos++) {
+    // A fast row is never longer than its record's JSON plus 64 bytes.
+    out.reserve(b.length - i + 64);
+    const end = b[i] === LBRACE ? scanRecord(b, i, sp) : -1;
+    if (end >= 0) {
+      out.o = writeRow(b, out.buf, out.o, page, pos, sp);
+      i = end;
+    } else {
+      const e = skipValue(b, i);
+      if (e < 0) return -1;
+      let raw: unknown;
+      try {
+        raw = JSON.parse(decoder.decode(b.subarray(i, e)));
+      } catch {
+        return -1;
+      }
+      const r = slow(page, pos, raw);
+      if (r.rejected) counts.rejected++;
+      const row = Buffer.from(r.row);
+      out.reserve(row.length);
+      out.o += row.copy(out.buf, out.o);
+      i = e;
+    }
+    counts.records = pos + 1;
+    i = ws(b, i);
+    if (b[i] === COMMA) i = ws(b, i + 1);
+    else if (b[i] === RBRACK) return i + 1;
+    else return -1;
+  }
+}
+
+/**
+ * The page at `body` prepared as parsePage() would prepare it, or null when
+ * parsePage() must decide (see the top of this file).
+ */
+export function scanPage(page: number, body: Uint8Array, slow: RecordRow): ScannedPage | null {
+  // A Buffer view (no copy): latin1() reads emails through it.
+  const b = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  let i = 0;
+  // TextDecoder drops a byte order mark before JSON.parse sees the text.
+  if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) i = 3;
+  i = ws(b, i);
+  if (b[i] !== LBRACE) return null;
+  i = ws(b, i + 1);
+  const out = new Out(b.length + 1024);
+  const counts = { records: 0, rejected: 0 };
+  let dataStart = -1;
+  let dataEnd = -1;
+  for (;;) {
+    if (b[i] !== QUOTE) return null;
+    const ks = i + 1;
+    let j = ks;
+    for (;;) {
+      const c = b[j];
+      if (c === undefined || c === BSLASH) return null;
+      if (c === QUOTE) break;
+      j++;
+    }
+    i = ws(b, j + 1);
+    if (b[i] !== COLON) return null;
+    i = ws(b, i + 1);
+    if (sameBytes(b, ks, j, DATA_KEY)) {
+      if (dataStart >= 0 || b[i] !== LBRACK) return null;
+      dataStart = i;
+      i = scanData(b, i, page, out, counts, slow);
+      dataEnd = i;
+    } else {
+      i = skipValue(b, i);
+    }
+    if (i < 0) return null;
+    i = ws(b, i);
+    if (b[i] === COMMA) i = ws(b, i + 1);
+    else if (b[i] === RBRACE) break;
+    else return null;
+  }
+  if (dataStart < 0) return null;
+  // The rest of the envelope (total, limit, whatever else, anything after the
+  // closing brace) is small: JSON.parse checks it, with the data array
+  // standing in as 0; the scan above found the array at the top level.
+  let env: unknown;
+  try {
+    env = JSON.parse(decoder.decode(b.subarray(0, dataStart)) + '0' + decoder.decode(b.subarray(dataEnd)));
+  } catch {
+    return null;
+  }
+  const e = env as { data?: unknown; total?: unknown; limit?: unknown };
+  if (typeof env !== 'object' || env === null || e.data !== 0) return null;
+  const total = typeof e.total === 'number' && Number.isInteger(e.total) && e.total >= 0 ? e.total : null;
+  const limit = typeof e.limit === 'number' && Number.isInteger(e.limit) && e.limit > 0 ? e.limit : null;
+  return { records: counts.records, rejected: counts.rejected, total, limit, rows: out.buf.subarray(0, out.o) };
+}
