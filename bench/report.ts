@@ -368,7 +368,8 @@ function notes(res: Results): string {
   if (res.ingest) {
     out.push(
       "- The floors' COPY text is made before their clocks start. An ingest also fetches the source's JSON from the mock over HTTP " +
-        'on the same cores, decodes, parses and validates it and encodes the COPY text (the pipeline and mock columns of the CPU table); ' +
+        'on the same cores and turns it into COPY text — for well-formed records in one pass over the bytes (`page-scan.ts`), else through ' +
+        'JSON.parse and the validator (the pipeline and mock columns of the CPU table); ' +
         'during an unchanged re-ingest PostgreSQL mostly waits for it (`--phases` shows `COPY (wait ClientRead)`), then runs the same merge as the floor.',
     );
   }
