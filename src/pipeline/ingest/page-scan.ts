@@ -273,19 +273,29 @@ function latin1(b: Uint8Array, s: number, e: number): string {
 function scanRecord(b: Uint8Array, i: number, sp: Spans): number {
   sp.at.fill(-1);
   let seen = 0;
+  let next = 0;
   i = ws(b, i + 1);
   if (b[i] === RBRACE) return -1;
   for (;;) {
     if (b[i] !== QUOTE) return -1;
     const ks = i + 1;
     let j = ks;
-    for (;;) {
-      const c = b[j];
-      if (c === QUOTE) break;
-      if (c === undefined || c < 0x20 || c === BSLASH) return -1;
-      j++;
+    let k: number;
+    // Sources write their fields in one order: try the field after the last one first.
+    const guess = KEYS[next];
+    if (guess !== undefined && sameBytes(b, ks, ks + guess.length, guess) && b[ks + guess.length] === QUOTE) {
+      k = next;
+      j = ks + guess.length;
+    } else {
+      for (;;) {
+        const c = b[j];
+        if (c === QUOTE) break;
+        if (c === undefined || c < 0x20 || c === BSLASH) return -1;
+        j++;
+      }
+      k = fieldOf(b, ks, j);
     }
-    const k = fieldOf(b, ks, j);
+    next = k + 1;
     i = ws(b, j + 1);
     if (b[i] !== COLON) return -1;
     i = ws(b, i + 1);
@@ -357,10 +367,15 @@ class Out {
   }
 }
 
+/** The decimal digits of a non-negative integer. */
 function writeInt(out: Buffer, o: number, v: number): number {
-  if (v >= 10) o = writeInt(out, o, Math.floor(v / 10));
-  out[o] = ZERO + (v % 10);
-  return o + 1;
+  let digits = 1;
+  for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+  for (let d = digits - 1; d >= 0; d--) {
+    out[o + d] = ZERO + (v % 10);
+    v = Math.floor(v / 10);
+  }
+  return o + digits;
 }
 
 /** The staging row of a record scanRecord accepted, as stagingRow() writes it. */
