@@ -415,7 +415,7 @@ npm run bench -- --rss-only        # only the RSS runs; the other figures are ke
 npm run bench -- --records 1000000 # everything at 1M records (long: the merge of 1M rows alone takes minutes)
 \`\`\`
 
-Options: \`--repeat 3\` (timed runs per ingest measurement), \`--duration 10\`, \`--connections 32\`,
+Options: \`--repeat 3\` (timed runs per ingest measurement; the unchanged re-ingest and its floor run at least 5 times), \`--duration 10\`, \`--connections 32\`,
 \`--warmup 2\` (autocannon, per route), \`--parts ingest,read\`, \`--rss-sizes 100000,1000000\`,
 \`--rss-repeat 1\`, \`--source generated|memory\` (what the mock serves), \`--tsx\` (run the servers
 under tsx instead of compiled), \`--no-write\` (print only), \`--render-only\` (rewrite this file from
