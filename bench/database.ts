@@ -232,7 +232,7 @@ export function sampleActivity(pool: pg.Pool, dbName: string, everyMs = 50): { s
         );
         for (const r of rows) {
           const q = r.query.trim().replace(/\s+/g, ' ');
-          const what = /^COPY/i.test(q) ? 'COPY' : /^ANALYZE/i.test(q) ? 'ANALYZE' : /^WITH src/i.test(q) ? 'MERGE' : q.slice(0, 30);
+          const what = /^COPY/i.test(q) ? 'COPY' : /^ANALYZE/i.test(q) ? 'ANALYZE' : /^WITH last/i.test(q) ? 'MERGE' : /^WITH s AS/i.test(q) ? 'CLASSIFY' : q.slice(0, 30);
           const key = r.state === 'active' ? `${what}${r.wait ? ` (wait ${r.wait})` : ''}` : `${r.state} (after ${what})`;
           seconds[key] = (seconds[key] ?? 0) + everyMs / 1000;
         }

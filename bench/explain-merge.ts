@@ -1,46 +1,67 @@
-// EXPLAIN (ANALYZE, BUFFERS) of the product's merge in the three situations
+// EXPLAIN (ANALYZE, BUFFERS) of the product's loader in the three situations
 // the benchmark times: into an empty table, the same rows again (unchanged),
-// and with 10% changed. Each runs in a transaction that is rolled back, on a
+// and with 10% changed — one chunk's classification (CLASSIFY_SQL, on the
+// first INGEST_CHUNK_ROWS rows) and the final merge (MERGE_SQL, after every
+// chunk is staged). Each runs in a transaction that is rolled back, on a
 // fresh database that is dropped at the end.
-//   npx tsx bench/explain-merge.ts [--records 200000] [--query <sql file>]
+//   npx tsx bench/explain-merge.ts [--records 200000] [--query <sql file: another merge>]
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
+import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { COPY_STAGING_SQL, CREATE_STAGING_SQL, MERGE_SQL, STAGING_TABLE } from '../src/pipeline/ingest/loader.js';
+import { CLASSIFY_SQL, COPY_CHUNK_SQL, CREATE_STAGING_SQL, MERGE_SQL, StagingWriter } from '../src/pipeline/ingest/loader.js';
 import { createBenchDatabase, findServer } from './database.js';
 import { loadConfig } from '../src/config.js';
-import { prepareCopyText, runFloor } from './floor.js';
+import { prepareCopyText, runFloor, type CopyPage } from './floor.js';
 
 const { values } = parseArgs({ options: { records: { type: 'string', default: '200000' }, query: { type: 'string' } } });
 const n = Number(values.records);
 const mergeSql = values.query ? readFileSync(values.query, 'utf8') : MERGE_SQL;
+const config = loadConfig({});
 const server = await findServer(process.env.DATABASE_URL);
 const db = await createBenchDatabase(server);
+
+async function explainIn(client: PoolClient, sql: string): Promise<string> {
+  const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS, VERBOSE OFF) ${sql}`);
+  return rows.map((r) => r['QUERY PLAN']).join('\n');
+}
+
+/** Runs `body` in a transaction that is rolled back. */
+async function rolledBack(body: (client: PoolClient) => Promise<void>): Promise<void> {
+  const client = await db.pool.connect();
+  try {
+    await client.query('BEGIN');
+    await body(client);
+  } finally {
+    await client.query('ROLLBACK');
+    client.release();
+  }
+}
+
 try {
   const base = prepareCopyText(n, 0);
   const changed = prepareCopyText(n, 1);
-  const explain = async (title: string, chunks: string[]) => {
-    const client = await db.pool.connect();
-    try {
-      await client.query('BEGIN');
-      // As mergeStaging runs it: with the ingest's work_mem.
-      await client.query(`SELECT set_config('work_mem', $1, true)`, [loadConfig({}).INGEST_WORK_MEM]);
+  const explain = async (title: string, pages: CopyPage[]) => {
+    await rolledBack(async (client) => {
+      await client.query(`SELECT set_config('work_mem', $1, true)`, [config.INGEST_WORK_MEM]);
       await client.query(CREATE_STAGING_SQL);
-      let t = performance.now();
-      await pipeline(Readable.from(chunks), client.query(copyFrom(COPY_STAGING_SQL)));
-      const copyMs = performance.now() - t;
-      t = performance.now();
-      await client.query(`ANALYZE ${STAGING_TABLE}`);
-      const analyzeMs = performance.now() - t;
-      const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS, VERBOSE OFF) ${mergeSql}`);
-      process.stdout.write(`\n=== ${title}: COPY ${copyMs.toFixed(0)} ms, ANALYZE ${analyzeMs.toFixed(0)} ms ===\n`);
-      process.stdout.write(rows.map((r) => r['QUERY PLAN']).join('\n') + '\n');
-    } finally {
-      await client.query('ROLLBACK');
-      client.release();
-    }
+      let rows = 0;
+      const first = pages.filter((p) => (rows += p.records) <= config.INGEST_CHUNK_ROWS);
+      await pipeline(Readable.from(first.map((p) => p.rows)), client.query(copyFrom(COPY_CHUNK_SQL)));
+      const plan = await explainIn(client, CLASSIFY_SQL);
+      process.stdout.write(`\n=== ${title}: one chunk's classification (${Math.min(n, config.INGEST_CHUNK_ROWS)} rows) ===\n${plan}\n`);
+    });
+    await rolledBack(async (client) => {
+      const t = performance.now();
+      const writer = await StagingWriter.open(client, { workMem: config.INGEST_WORK_MEM, chunkRows: config.INGEST_CHUNK_ROWS });
+      for (const p of pages) await writer.write(p.rows, p.records);
+      await writer.finish();
+      const stageMs = performance.now() - t;
+      const plan = await explainIn(client, mergeSql);
+      process.stdout.write(`\n=== ${title}: the merge, after staging (COPY + classification) in ${stageMs.toFixed(0)} ms ===\n${plan}\n`);
+    });
   };
   await explain(`empty table, ${n} rows`, base);
   await runFloor(db.pool, base, 'commit');

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { generatedId } from '../src/mock-server/dataset.js';
 import { Child, compileChildren, killChildren } from './children.js';
 import { checkpoint, createBenchDatabase, emptyCustomers, findServer, markWrites, sampleActivity, type BenchDatabase, type Server, type WriteCounts } from './database.js';
-import { prepareCopyText, runFloor } from './floor.js';
+import { prepareCopyText, runFloor, type CopyPage } from './floor.js';
 import { measure, randomPath } from './load.js';
 import { cpuAccount, formatCpu, waitForQuiet } from './cpu.js';
 import { readPrevious, renderTable, writeMarkdown, type IngestResults, type ReadResults, type Results, type RssResults } from './report.js';
@@ -23,7 +23,7 @@ const OUTPUT = path.join(ROOT, 'BENCHMARKS.md');
 /** The ingest settings the pipeline child runs with: the defaults (its environment is a clean slate). */
 function pipelineSettings(): string {
   const c = loadConfig({});
-  return `INGEST_PAGE_SIZE=${c.INGEST_PAGE_SIZE}, INGEST_CONCURRENCY=${c.INGEST_CONCURRENCY}, INGEST_WORK_MEM=${c.INGEST_WORK_MEM} (the floors too), DB_POOL_MAX=${c.DB_POOL_MAX}`;
+  return `INGEST_PAGE_SIZE=${c.INGEST_PAGE_SIZE}, INGEST_CONCURRENCY=${c.INGEST_CONCURRENCY}, INGEST_WORK_MEM=${c.INGEST_WORK_MEM}, INGEST_CHUNK_ROWS=${c.INGEST_CHUNK_ROWS} (the floors too), DB_POOL_MAX=${c.DB_POOL_MAX}`;
 }
 
 const { values: args } = parseArgs({
@@ -226,7 +226,7 @@ async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): P
   const n = RECORDS;
   const loadStart = os.loadavg()[0]!;
   log(`preparing the COPY text of ${n.toLocaleString('en-US')} records (untimed)`);
-  let base: string[] | null = prepareCopyText(n, 0);
+  let base: CopyPage[] | null = prepareCopyText(n, 0);
   await setDataset(mock, n, 0);
 
   const cpu: IngestResults['cpu'] = { first: [], firstFloor: [], unchanged: [], unchangedFloor: [], changed: [], changedFloor: [] };
@@ -252,13 +252,13 @@ async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): P
     log(`  CPU: ${formatCpu(cpu)}`);
     return { a, w, cpu };
   };
-  const timedFloor = async (label: string, chunks: string[], end: 'commit' | 'rollback') => {
+  const timedFloor = async (label: string, chunks: CopyPage[], end: 'commit' | 'rollback') => {
     await settle(db);
     const account = await cpuAccount(db.pool, db.name, { pipeline: pipeline.pid, mock: mock.pid });
     const f = await runFloor(db.pool, chunks, end);
     const cpu = await account.stop();
     log(`  CPU: ${formatCpu(cpu)}`);
-    log(`${label}: ${fmt(f.seconds)} (COPY ${fmt(f.copySeconds)}, ANALYZE+merge ${fmt(f.mergeSeconds)}; inserted ${f.counts.inserted}, updated ${f.counts.updated})`);
+    log(`${label}: ${fmt(f.seconds)} (COPY + classification ${fmt(f.stageSeconds)}, merge ${fmt(f.mergeSeconds)}; inserted ${f.counts.inserted}, updated ${f.counts.updated})`);
     return { ...f, cpu };
   };
 

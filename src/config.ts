@@ -157,9 +157,14 @@ export const SETTINGS = {
   INGEST_PAGE_SIZE: { description: 'Records asked for per source page', default: 1000, parse: int(1, 100_000) },
   INGEST_CONCURRENCY: { description: 'Source pages fetched at once', default: 4, parse: int(1, 64) },
   INGEST_WORK_MEM: {
-    description: "PostgreSQL work_mem of the ingest's merge (SET LOCAL: that transaction only), so its sort and hashes stay in memory",
+    description: "PostgreSQL work_mem of the ingest's transaction (SET LOCAL: that transaction only), so its sorts and hashes stay in memory",
     default: '64MB',
     parse: pgMemory,
+  },
+  INGEST_CHUNK_ROWS: {
+    description: 'Rows staged before they are compared with the stored customers, while later pages are still being fetched',
+    default: 25_000,
+    parse: int(1, 10_000_000),
   },
   SOURCE_TIMEOUT_MS: { description: 'Timeout of one source request', default: 30_000, parse: int(1, 600_000) },
   SOURCE_MAX_RETRIES: { description: 'Retries of one source page before the run fails', default: 5, parse: int(0, 100) },

@@ -17,7 +17,10 @@ const base = (i: number, over: Partial<Customer> = {}): Customer => ({
 
 const range = (n: number, f: (i: number) => Customer = base) => Array.from({ length: n }, (_, i) => f(i + 1));
 
-describe('POST /api/ingest', () => {
+// Every behaviour holds whether a run is classified in one chunk (the default
+// INGEST_CHUNK_ROWS is far above these sources) or page by page (1: every
+// page after the first starts a chunk, so ids repeat across chunks).
+describe.each([25_000, 1])('POST /api/ingest (INGEST_CHUNK_ROWS=%i)', (chunkRows) => {
   let source: MockSource;
   let pipeline: TestPipeline;
 
@@ -28,7 +31,7 @@ describe('POST /api/ingest', () => {
     await source.close();
   });
   beforeEach(async () => {
-    pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: 7, INGEST_CONCURRENCY: 3 });
+    pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: 7, INGEST_CONCURRENCY: 3, INGEST_CHUNK_ROWS: chunkRows });
   });
   afterEach(async () => {
     await pipeline.close();

@@ -22,6 +22,8 @@ export interface IngestOptions {
   concurrency: number;
   /** work_mem of the merge (INGEST_WORK_MEM), this transaction only. */
   workMem: string;
+  /** Rows staged between two classifications against `customers` (INGEST_CHUNK_ROWS). */
+  chunkRows: number;
   timeoutMs: number;
   retry: RetryPolicy;
 }
@@ -154,18 +156,18 @@ export async function runIngest(
   let writer: StagingWriter | null = null;
   try {
     ctx.onStarted?.(runId);
-    writer = await StagingWriter.open(client);
+    writer = await StagingWriter.open(client, { workMem: opts.workMem, chunkRows: opts.chunkRows });
     let pagesExpected: number | null = null;
     const stage = async (p: PreparedPage) => {
       counts.rejected += p.rejected;
       counts.pages++;
       counts.fetched += p.records;
-      await writer!.write(p.rows);
+      await writer!.write(p.rows, p.records);
       ctx.onProgress?.({ runId: runId!, pages: counts.pages, fetched: counts.fetched, rejected: counts.rejected, retries: counts.retries, pagesExpected });
     };
     await fetchAllPages(source, opts, abort, stage, (n) => (pagesExpected = n));
     await writer.finish();
-    const merged = await mergeStaging(client, runId, opts.workMem);
+    const merged = await mergeStaging(client, runId);
     counts.inserted = merged.inserted;
     counts.updated = merged.updated;
     counts.unchanged = merged.unchanged;
