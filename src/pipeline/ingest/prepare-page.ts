@@ -1,8 +1,10 @@
 // A source page's body → the rows the loader copies: the CPU-bound part of an
-// ingest (decode, JSON.parse, validation, COPY encoding), free of I/O. It runs
-// in the ingest's thread: on 2 cores, worker threads made the fetch phase of
-// an unchanged 200k re-ingest slower, not faster (1.15–1.35 s here, 1.85 s
-// with 2 workers; commit ac2794e removed them).
+// ingest, free of I/O. The byte scan (page-scan.ts) does it in one pass where
+// it can; parsePage() — decode, JSON.parse, validation, COPY encoding — is the
+// reference it is held to, and decides everything else. It runs in the
+// ingest's thread: on 2 cores, worker threads made the fetch phase of an
+// unchanged 200k re-ingest slower, not faster (1.15–1.35 s in-thread, 1.85 s
+// with 2 workers, before the scan; commit ac2794e removed them).
 import { validateCustomer } from '../../customer.js';
 import { rejectedRow, stagingRow } from './loader.js';
 import { scanPage } from './page-scan.js';
