@@ -61,7 +61,9 @@ const STORED = `c.first_name, c.last_name, c.email, c.phone, c.address,
  * never a scan of it per chunk); its key goes to KEYS_TABLE with `same` when
  * it would leave its stored row as it is, and the record itself to
  * ROWS_TABLE only when it would not (or is rejected). Then the chunk table is
- * emptied for the next COPY.
+ * emptied for the next COPY. What a chunk saw still holds at the merge:
+ * `customers` is written only by ingests, one at a time (the advisory lock),
+ * and MERGE_SQL's update checks again that each row it writes changes.
  */
 export const CLASSIFY_SQL = `
 WITH s AS MATERIALIZED (
