@@ -46,3 +46,46 @@ describe('POST /api/ingest streaming', () => {
     for (const s of samples) expect(s.staged).toBeGreaterThanOrEqual((s.served - slack) * PAGE);
   });
 });
+
+describe('POST /api/ingest in chunks (INGEST_CHUNK_ROWS)', () => {
+  let source: MockSource;
+  let pipeline: TestPipeline;
+  const CHUNK = 4 * PAGE;
+  beforeAll(async () => {
+    source = await startMockSource(generatedDataset(RECORDS, 9), 1000, 'latencyMs=15');
+    pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: PAGE, INGEST_CONCURRENCY: CONCURRENCY, INGEST_CHUNK_ROWS: CHUNK });
+  });
+  afterAll(async () => {
+    await pipeline.close();
+    await source.close();
+  });
+
+  it('ends chunks (classified before the next COPY starts) while most pages are still to be fetched', async () => {
+    const done = pipeline.app.inject({ method: 'POST', url: '/api/ingest' });
+    let finished = false;
+    void done.then(() => (finished = true));
+    let last = -1;
+    let most = 0;
+    const restartsAt: number[] = [];
+    while (!finished) {
+      const served = source.faults.requests;
+      const { rows } = await pipeline.db.pool.query(
+        `SELECT tuples_processed::int AS n FROM pg_stat_progress_copy
+         WHERE datname = current_database() AND command = 'COPY FROM'`,
+      );
+      // A COPY that counts fewer rows than the one seen before is the next chunk's.
+      if (rows[0]) {
+        if (rows[0].n < last) restartsAt.push(served);
+        last = rows[0].n;
+        most = Math.max(most, last);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect((await done).json()).toMatchObject({ fetched: RECORDS, inserted: RECORDS });
+    const pages = Math.ceil(RECORDS / PAGE) + 1;
+    expect(restartsAt.filter((served) => served < pages / 2).length).toBeGreaterThan(0);
+    // No chunk holds more than CHUNK rows plus the page that reached it.
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(CHUNK + PAGE);
+  });
+});
