@@ -3,56 +3,17 @@
 // the pipeline asks for one, goes along.
 import { createParser } from 'eventsource-parser';
 
-export interface RunProgress {
-  pages_done: number;
-  pages_total: number | null;
-  records: number;
-  rejected: number;
-  retries: number;
-  elapsed_seconds: number;
-  records_per_second: number;
-  eta_seconds: number | null;
-}
+// The API's own types, imported for their shape only (erased from the bundle):
+// the dashboard cannot drift from what the routes answer.
+import type { Customer } from '../../src/customer';
+import type { ProgressView } from '../../src/pipeline/ingest/progress';
+import type { RejectedRecord, RunRecord } from '../../src/pipeline/ingest/runs-repository';
 
-export interface Run {
-  id: number;
-  status: 'running' | 'succeeded' | 'failed';
-  source_url: string;
-  started_at: string;
-  finished_at: string | null;
-  duration_ms: number | null;
-  pages: number;
-  fetched: number;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  rejected: number;
-  retries: number;
-  error: string | null;
-  progress?: RunProgress;
-}
-
-export interface Customer {
-  customer_id: string;
-  first_name: string;
-  last_name: string;
-  email: string;
-  phone: string | null;
-  address: string | null;
-  date_of_birth: string | null;
-  account_balance: number | null;
-  created_at: string | null;
-}
-
-export interface Rejected {
-  id: number;
-  run_id: number;
-  page: number;
-  position: number;
-  customer_id: string | null;
-  payload: string;
-  reasons: string[];
-}
+export type { Customer };
+export type RunProgress = ProgressView;
+export type Rejected = RejectedRecord;
+/** A run record as GET /api/ingest/runs/:id answers it: with live progress while it runs. */
+export type Run = RunRecord & { progress?: ProgressView };
 
 export interface Page<T> {
   data: T[];
