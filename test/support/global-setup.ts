@@ -4,7 +4,6 @@
 import { mkdtemp, chmod, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { connectionError, startEmbedded, type EmbeddedServer } from '../../src/pipeline/db/database.js';
 

@@ -1,6 +1,6 @@
 // One ingest run: source client → validator → loader, in one transaction,
 // one at a time across every process on the database.
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { HttpError } from '../../http/errors.js';
 import { SourceClient, SourceError, type RetryPolicy } from './source-client.js';

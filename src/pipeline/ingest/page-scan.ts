@@ -47,10 +47,7 @@ const RBRACE = 0x7d;
 const N = 0x4e;
 
 // Field numbers: positions in FIELDS, the staging row's column order.
-const ID = 0;
 const EMAIL = 3;
-const PHONE = 4;
-const ADDRESS = 5;
 const BIRTH = 6;
 const BALANCE = 7;
 const CREATED = 8;

@@ -132,7 +132,7 @@ export class SourceClient {
       maxRetries: policy.maxRetries,
       statusCodes: RETRY_STATUS,
       errorCodes: RETRY_CODES,
-      retry: (err, { state, opts: reqOpts }, cb) => {
+      retry: (err, { opts: reqOpts }, cb) => {
         const e = err as { statusCode?: number; code?: string; headers?: Record<string, string | string[]> };
         const retryable =
           (e.statusCode !== undefined && RETRY_STATUS.includes(e.statusCode)) ||
