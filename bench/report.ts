@@ -425,7 +425,8 @@ this file: \`--phases\` (what the database sessions do during each ingest, from 
 \`--profile\` (CPU profiles of both servers per measurement in \`bench/.profiles/\`, summarised by
 \`npx tsx bench/profile-summary.ts <file>\`), \`--heap-trace\` (heap after a forced GC every 2 s of the
 RSS ingests). \`npx tsx bench/explain-merge.ts\` and \`npx tsx bench/explain-list.ts\` print
-EXPLAIN (ANALYZE, BUFFERS) of the merge and of the read queries. The database is \`DATABASE_URL\` if
+EXPLAIN (ANALYZE, BUFFERS) of the merge and of the read queries; \`npx tsx bench/prepare-page.ts\` times
+the page scan against JSON.parse and the validator, in one process. The database is \`DATABASE_URL\` if
 set, else \`postgres://postgres@127.0.0.1:5432/postgres\`, else an embedded PostgreSQL; a fresh
 \`bench_<random>\` database is created and dropped.
 

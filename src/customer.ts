@@ -68,7 +68,7 @@ function charLength(s: string): number {
 
 const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-export function isCalendarDate(y: number, m: number, d: number): boolean {
+function isCalendarDate(y: number, m: number, d: number): boolean {
   if (y < 1 || m < 1 || m > 12 || d < 1) return false;
   if (d <= MONTH_DAYS[m - 1]!) return true;
   const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
@@ -202,11 +202,11 @@ function datePrefixOk(s: string): boolean {
   );
 }
 
-function fastDate(v: unknown): boolean {
+export function fastDate(v: unknown): boolean {
   return typeof v === 'string' && v.length === 10 && datePrefixOk(v);
 }
 
-function fastTimestamp(v: unknown): boolean {
+export function fastTimestamp(v: unknown): boolean {
   if (typeof v !== 'string' || v.length !== 19 || !datePrefixOk(v) || v.charCodeAt(10) !== 84) return false;
   const h = digits2(v, 11);
   const min = digits2(v, 14);

@@ -102,6 +102,10 @@ describe('page scan', () => {
       const field = text.startsWith('"19') || text.startsWith('"20') ? 'date_of_birth' : text.startsWith('"') ? 'first_name' : 'account_balance';
       expect(check(page([withField(9, field, text)]), text)).toEqual({ outcome: 'scanned', slowRecords: 0 });
     }
+    // Keys in another order, with a field the record does not define.
+    const r = generateRecord(5, 9) as Record<string, unknown>;
+    const reordered = `{"note":"x",${Object.keys(r).reverse().map((k) => `"${k}":${JSON.stringify(r[k])}`).join(',')}}`;
+    expect(check(page([reordered]), reordered)).toEqual({ outcome: 'scanned', slowRecords: 0 });
   });
 
   it('leaves a record with a repeated key to JSON.parse, which keeps the last value', () => {

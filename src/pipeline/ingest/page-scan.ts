@@ -1,11 +1,13 @@
 // The fast path of page preparation: a source page's bytes → COPY rows in one
-// pass, without JSON.parse, UTF-8 decoding, objects or strings per record.
+// pass, without JSON.parse, UTF-8 decoding or objects per record; the only
+// strings made are the short ones the validator's own email and date checks
+// read (as latin1: only ASCII can pass them).
 //
 // Why: decoding, JSON.parse, building rows and encoding them again were ~0.9 s
 // of the ~1.3 s of main-thread CPU an unchanged 200k re-ingest spent before
 // its merge (bench CPU profiles, commit 875073f); on 1000-record pages of
-// generated records parsePage() takes ~1.2 s per 200k, this scan ~0.27 s (a
-// scratch measurement, same machine). A valid record's text fields are, byte for byte,
+// generated records parsePage() takes ~1.2 s per 200k, this scan ~0.22 s
+// (bench/prepare-page.ts: medians of 7, same process). A valid record's text fields are, byte for byte,
 // what COPY wants: JSON strings without escapes hold no byte COPY must escape
 // (JSON forbids raw control characters), and their UTF-8 is PostgreSQL's.
 //
@@ -19,7 +21,7 @@
 // parsePage() uses per record; anything wrong with the page's structure gives
 // null. test/pipeline/prepare-page.test.ts holds the two to the same output
 // on generated, seed and mutated pages.
-import { EMAIL_RE, FIELDS, LIMITS, isCalendarDate } from '../../customer.js';
+import { EMAIL_RE, FIELDS, LIMITS, fastDate, fastTimestamp } from '../../customer.js';
 
 /** One record the scan did not accept, as parsePage() would make its row. */
 export type RecordRow = (page: number, pos: number, raw: unknown) => { row: string; rejected: boolean };
@@ -82,24 +84,8 @@ function sameBytes(b: Uint8Array, s: number, e: number, key: Uint8Array): boolea
 
 /** The field a key names (its index in FIELDS), or -1. */
 function fieldOf(b: Uint8Array, s: number, e: number): number {
-  switch (e - s) {
-    case 11:
-      return sameBytes(b, s, e, KEYS[0]!) ? 0 : -1;
-    case 10:
-      return sameBytes(b, s, e, KEYS[1]!) ? 1 : sameBytes(b, s, e, KEYS[8]!) ? 8 : -1;
-    case 9:
-      return sameBytes(b, s, e, KEYS[2]!) ? 2 : -1;
-    case 5:
-      return sameBytes(b, s, e, KEYS[3]!) ? 3 : sameBytes(b, s, e, KEYS[4]!) ? 4 : -1;
-    case 7:
-      return sameBytes(b, s, e, KEYS[5]!) ? 5 : -1;
-    case 13:
-      return sameBytes(b, s, e, KEYS[6]!) ? 6 : -1;
-    case 15:
-      return sameBytes(b, s, e, KEYS[7]!) ? 7 : -1;
-    default:
-      return -1;
-  }
+  for (let k = 0; k < KEYS.length; k++) if (sameBytes(b, s, e, KEYS[k]!)) return k;
+  return -1;
 }
 
 /**
@@ -135,30 +121,6 @@ function plainString(b: Uint8Array, i: number): number {
   }
   scanned.chars = n;
   return j + 1;
-}
-
-/** Two digits at b[i] as a number, or -1. */
-function digits2(b: Uint8Array, i: number): number {
-  const x = b[i]! - ZERO;
-  const y = b[i + 1]! - ZERO;
-  return x >= 0 && x <= 9 && y >= 0 && y <= 9 ? x * 10 + y : -1;
-}
-
-/** "YYYY-MM-DD" at b[i], a real calendar date. */
-function dateAt(b: Uint8Array, i: number): boolean {
-  const hi = digits2(b, i);
-  const lo = digits2(b, i + 2);
-  const m = digits2(b, i + 5);
-  const d = digits2(b, i + 8);
-  return hi >= 0 && lo >= 0 && m >= 0 && d >= 0 && b[i + 4] === MINUS && b[i + 7] === MINUS && isCalendarDate(hi * 100 + lo, m, d);
-}
-
-function timestampAt(b: Uint8Array, i: number): boolean {
-  if (!dateAt(b, i) || b[i + 10] !== 0x54 || b[i + 13] !== COLON || b[i + 16] !== COLON) return false;
-  const h = digits2(b, i + 11);
-  const min = digits2(b, i + 14);
-  const sec = digits2(b, i + 17);
-  return h >= 0 && h <= 23 && min >= 0 && min <= 59 && sec >= 0 && sec <= 59;
 }
 
 /** The end of a JSON number at b[i] (strict grammar), or -1. */
@@ -240,14 +202,15 @@ function fieldValue(b: Uint8Array, i: number, k: number, sp: Spans): number {
     // null: absent for the optional fields; the required ones go to the full check.
     return k > EMAIL && isNull(b, i) ? i + 4 : -1;
   }
+  // Dates and timestamps: the validator's own checks, on the (short) text.
   if (k === BIRTH) {
-    if (b[i + 11] !== QUOTE || !dateAt(b, i + 1)) return -1;
+    if (b[i + 11] !== QUOTE || !fastDate(latin1(b, i + 1, i + 11))) return -1;
     at[2 * k] = i + 1;
     at[2 * k + 1] = i + 11;
     return i + 12;
   }
   if (k === CREATED) {
-    if (b[i + 20] !== QUOTE || !timestampAt(b, i + 1)) return -1;
+    if (b[i + 20] !== QUOTE || !fastTimestamp(latin1(b, i + 1, i + 20))) return -1;
     at[2 * k] = i + 1;
     at[2 * k + 1] = i + 20;
     return i + 21;
@@ -453,7 +416,7 @@ function scanData(b: Uint8Array, i: number, page: number, out: Out, counts: { re
  * parsePage() must decide (see the top of this file).
  */
 export function scanPage(page: number, body: Uint8Array, slow: RecordRow): ScannedPage | null {
-  // A Buffer view (no copy): latin1() reads emails through it.
+  // A Buffer view (no copy): latin1() reads emails and dates through it.
   const b = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   let i = 0;
   // TextDecoder drops a byte order mark before JSON.parse sees the text.
