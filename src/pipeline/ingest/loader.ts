@@ -216,10 +216,6 @@ export class StagingWriter {
     return stream;
   }
 
-  get error(): Error | null {
-    return this.failure;
-  }
-
   /** Writes `records` rows (COPY text as UTF-8 bytes); resolves when the stream can take more. */
   async write(rows: Uint8Array, records: number): Promise<void> {
     if (this.failure) throw this.failure;
