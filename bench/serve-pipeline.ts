@@ -13,7 +13,10 @@ import { onParentMessage, sendToParent } from './child-ipc.js';
 const config = loadConfig();
 if (!config.DATABASE_URL) throw new Error('serve-pipeline: DATABASE_URL must be set by the benchmark');
 const logger = createLogger(config, 'customer-pipeline').child({ service: 'pipeline' });
-const pool = createPool(config.DATABASE_URL, config.DB_POOL_MAX);
+const pool = createPool(config.DATABASE_URL, config.DB_POOL_MAX, {
+  statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+  lockTimeoutMs: config.DB_LOCK_TIMEOUT_MS,
+});
 const shutdown = new AbortController();
 const app = await buildPipelineApp({ pool, config, logger, shutdownSignal: shutdown.signal });
 

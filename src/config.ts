@@ -176,6 +176,16 @@ export const SETTINGS = {
     parse: int(0, 3_600_000),
   },
   DB_POOL_MAX: { description: 'Connections in the pipeline database pool', default: 10, parse: int(1, 1000) },
+  DB_STATEMENT_TIMEOUT_MS: {
+    description: 'Longest one read query may run before it is cancelled and answered 503 (an ingest and the migrations are not bound by it); 0 = no limit',
+    default: 5000,
+    parse: int(0, 3_600_000),
+  },
+  DB_LOCK_TIMEOUT_MS: {
+    description: 'Longest a query may wait for a lock held by another session before it is answered 503; 0 = no limit',
+    default: 2000,
+    parse: int(0, 3_600_000),
+  },
   LOG_LEVEL: { description: 'Log level (fatal … trace, silent)', default: 'info', parse: oneOf(LOG_LEVELS) },
   LOG_REQUESTS: {
     description: 'One info log line per request (method, route pattern, status, duration, request id)',

@@ -11,7 +11,7 @@ import { installMetrics } from '../http/metrics.js';
 import { installResponseHeaders, prependOnRequest, registerCors, registerRateLimit, requireBearer } from '../http/security.js';
 import { serverOptions } from '../http/server-options.js';
 import { PipelineMetrics } from './metrics.js';
-import { isDatabaseUnavailable } from './db/database.js';
+import { databaseTimeout, isDatabaseUnavailable } from './db/database.js';
 import type { IngestOptions } from './ingest/ingest.js';
 import { customersRoutes } from './routes/customers.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -43,6 +43,19 @@ export function ingestOptions(config: PipelineAppDeps['config']): IngestOptions 
   };
 }
 
+/** A database that is away or too slow is the service's trouble, not the client's: 503, to be tried again. */
+function databaseProblem(err: Error): HttpError | null {
+  if (isDatabaseUnavailable(err)) return new HttpError(503, 'Database unavailable; try again shortly');
+  const timeout = databaseTimeout(err);
+  if (timeout === 'lock') {
+    return new HttpError(503, 'The database is busy: a lock held by other work did not come free in time (DB_LOCK_TIMEOUT_MS); try again shortly', {}, { 'retry-after': '1' });
+  }
+  if (timeout === 'statement') {
+    return new HttpError(503, 'The database did not answer in time (DB_STATEMENT_TIMEOUT_MS); try again shortly', {}, { 'retry-after': '1' });
+  }
+  return null;
+}
+
 /** Routes the API key guards: the ingest and its run records (rejected records hold raw payloads). */
 const isIngestRoute = (url: string) => url === '/api/ingest' || url.startsWith('/api/ingest/');
 /** Probes stay out of the rate limit and answer without the database (health) or are about it (ready). */
@@ -59,9 +72,7 @@ export async function buildPipelineApp(deps: PipelineAppDeps): Promise<FastifyIn
   const app = Fastify(serverOptions(deps.logger, { logRequests: config.LOG_REQUESTS })).withTypeProvider<TypeBoxTypeProvider>();
   const metrics = new PipelineMetrics(deps.pool);
 
-  installErrorHandling(app, (err) =>
-    isDatabaseUnavailable(err) ? new HttpError(503, 'Database unavailable; try again shortly') : null,
-  );
+  installErrorHandling(app, databaseProblem);
   // Before any route: the hooks below see every route as it is added.
   installResponseHeaders(app);
   await registerCors(app, config.CORS_ORIGINS ?? []);

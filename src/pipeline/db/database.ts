@@ -65,11 +65,38 @@ export async function connectionError(url: string, timeoutMs = 2000): Promise<Er
   }
 }
 
-export function createPool(url: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 10_000 });
+/** How long one statement, and one wait for a lock, may take on a pooled connection (DB_STATEMENT_TIMEOUT_MS, DB_LOCK_TIMEOUT_MS). */
+export interface PoolTimeouts {
+  statementTimeoutMs: number;
+  lockTimeoutMs: number;
+}
+
+export const DEFAULT_POOL_TIMEOUTS: PoolTimeouts = { statementTimeoutMs: 5000, lockTimeoutMs: 2000 };
+
+export function createPool(url: string, max = 10, timeouts: PoolTimeouts = DEFAULT_POOL_TIMEOUTS): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: 10_000,
+    // Session defaults of every connection (0 = none): a read behind a held
+    // lock or a runaway query ends as an error (a 503) instead of waiting.
+    // Work that may take long (an ingest, a migration) lifts them for its
+    // own transaction or session.
+    statement_timeout: timeouts.statementTimeoutMs,
+    lock_timeout: timeouts.lockTimeoutMs,
+  });
   // A pool's idle client can lose its server (restart, failover); that is not
   // a reason to crash the process: the next query gets a fresh connection.
   pool.on('error', () => {});
+  // A checked-out client that loses its server between two queries emits
+  // 'error' too, and the pool listens only while the client is idle: without
+  // this, an ingest's connection dropped while pages are being fetched was an
+  // uncaught error that ended the process. The work that holds the client
+  // sees the failure on its next query and releases the client as broken.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   return pool;
 }
 
@@ -133,13 +160,14 @@ export async function openDatabase(opts: {
   embeddedDir: string;
   embeddedPort: number;
   poolMax?: number;
+  timeouts?: PoolTimeouts;
   logger?: Logger;
 }): Promise<Database> {
   const embedded = opts.databaseUrl
     ? null
     : await startEmbedded({ dataDir: opts.embeddedDir, port: opts.embeddedPort, logger: opts.logger });
   const url = opts.databaseUrl ?? embedded!.url;
-  const pool = createPool(url, opts.poolMax);
+  const pool = createPool(url, opts.poolMax, opts.timeouts);
   return {
     pool,
     url,
@@ -166,4 +194,15 @@ export function isDatabaseUnavailable(err: unknown): boolean {
       message,
     )
   );
+}
+
+/**
+ * Which of the pool's bounds a query ran into: `lock` (lock_timeout, 55P03),
+ * `statement` (statement_timeout or a cancel, 57014), or null.
+ */
+export function databaseTimeout(err: unknown): 'lock' | 'statement' | null {
+  const code = (err as { code?: unknown }).code;
+  if (code === '55P03') return 'lock';
+  if (code === '57014') return 'statement';
+  return null;
 }

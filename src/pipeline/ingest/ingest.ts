@@ -7,6 +7,7 @@ import { SourceClient, SourceError, type RetryPolicy } from './source-client.js'
 import { StagingWriter, mergeStaging } from './loader.js';
 import { preparePage, type PreparedPage } from './prepare-page.js';
 import { refreshPageAnchors } from '../db/customers-repository.js';
+import { FailedRuns } from './failed-runs.js';
 import {
   INGEST_LOCK_KEY,
   createRun,
@@ -102,6 +103,8 @@ export async function runIngest(
     onProgress?: (p: IngestProgress) => void;
     /** Called once the lock is held and the run row exists, before any page is fetched. */
     onStarted?: (runId: number) => void;
+    /** Where a failed run is recorded, later when the database is away at that moment (one per app). */
+    failures?: FailedRuns;
   } = {},
 ): Promise<IngestResult> {
   const started = performance.now();
@@ -123,6 +126,10 @@ export async function runIngest(
       release();
       throw new IngestConflictError(await runningRunId(pool));
     }
+    // An ingest's merge may take long: the pool's statement timeout is for reads.
+    await client.query(`SELECT set_config('statement_timeout', '0', true)`);
+    // Failures of this process's earlier runs that the database missed first.
+    await ctx.failures?.flush();
     // We hold the lock: any run still marked running belongs to a dead process.
     const abandoned = await failAbandonedRuns(pool);
     if (abandoned) log?.warn({ abandoned }, 'marked runs abandoned by a dead process as failed');
@@ -200,9 +207,8 @@ export async function runIngest(
         ? err.message
         : `database error: ${(err as Error).message ?? String(err)}`;
     runLog?.error({ err }, 'ingest failed');
-    await finishRun(pool, runId, 'failed', { ...counts, inserted: 0, updated: 0, unchanged: 0 }, message).catch(
-      (e: Error) => runLog?.error({ err: e }, 'could not record the failed run'),
-    );
+    const failed = { ...counts, inserted: 0, updated: 0, unchanged: 0 };
+    await (ctx.failures ?? new FailedRuns(pool, runLog)).record(runId, failed, message);
     // The database's own words stay in the run record and the log (the
     // operator's), not in the answer to whoever called.
     const answer = dbError ? `the database failed; details are in run ${runId}` : message;

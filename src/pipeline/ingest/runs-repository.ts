@@ -47,10 +47,11 @@ export async function finishRun(
   counts: RunCounts,
   error: string | null = null,
 ): Promise<void> {
+  // A failure recorded late (failed-runs.ts) never overwrites a success.
   await db.query(
     `UPDATE ingestion_runs SET status = $2, finished_at = clock_timestamp(), pages = $3, fetched = $4,
        inserted = $5, updated = $6, unchanged = $7, rejected = $8, retries = $9, error = $10
-     WHERE id = $1`,
+     WHERE id = $1 AND ($2 = 'succeeded' OR status <> 'succeeded')`,
     [id, status, counts.pages, counts.fetched, counts.inserted, counts.updated, counts.unchanged, counts.rejected, counts.retries, error],
   );
 }

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { NotFoundError } from '../../http/errors.js';
 import { DEFAULT_LIMIT, DEFAULT_PAGE, PageQuery } from '../../http/paging.js';
 import { runIngest, type IngestOptions, type IngestResult } from '../ingest/ingest.js';
+import { FailedRuns } from '../ingest/failed-runs.js';
 import { ProgressRegistry } from '../ingest/progress.js';
 import { getRun, listRejected, listRuns, type RunRecord } from '../ingest/runs-repository.js';
 import { streamRunEvents, type RunEventStream, type RunEventsOptions } from './run-events.js';
@@ -97,6 +98,8 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
   const closing = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, closing.signal]) : closing.signal;
   const inFlight = new Set<Promise<void>>();
+  // Failed runs the database could not take when they failed (it was away): written when it is back.
+  const failures = new FailedRuns(pool, app.log as Logger);
   const streams = new Set<RunEventStream>();
 
   app.addSchema(ProgressSchema);
@@ -116,6 +119,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
         onStarted(id);
       },
       onProgress: (p) => progress.update(p),
+      failures,
     }));
     const settled = run.then(
       () => {},
@@ -142,6 +146,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
     // Failed runs are recorded, and their streams get their final event, before the pool goes.
     await Promise.all([...inFlight]);
     await Promise.all([...streams].map((s) => s.close()));
+    await failures.close();
   });
 
   app.post(
