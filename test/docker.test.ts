@@ -1,9 +1,9 @@
 // Offline checks of the container setup (no Docker engine needed): the
 // Dockerfile lints clean and its runtime stage is lean and non-root, the build
 // context holds what the image reads at run time, and docker-compose.yml is a
-// valid Compose file that starts db, mock and pipeline as DESIGN.md §1 says.
+// valid Compose file that starts db, mock and pipeline as docs/DESIGN.md §1 says.
 // docker-compose (Debian's package, which brings python3-docker along) is
-// installed by .ci/run.
+// installed by .ci/run; without it those tests skip (test/support/tools.ts).
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,17 +13,17 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validate } from 'dockerfile-utils';
 import { parse as parseYaml } from 'yaml';
+import { onPath, withoutDockerCompose } from './support/tools.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DOCKERFILE = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
-const NEEDS_TOOLS = 'docker-compose is not on PATH: run .ci/run (it installs Debian\'s docker-compose with apt-get) or `apt-get install --no-install-recommends docker-compose`';
+const skipCompose = withoutDockerCompose();
 
-/** docker-compose on PATH; throws (the test fails, it does not skip) when it is missing. */
+/** docker-compose on PATH (the tests that call this skip, or fail under REQUIRE_TEST_TOOLS, without it). */
 function dockerComposePath(): string {
-  const res = spawnSync('/bin/sh', ['-c', 'command -v docker-compose'], { encoding: 'utf8' });
-  const found = res.stdout.trim();
-  if (res.status !== 0 || !found) throw new Error(NEEDS_TOOLS);
+  const found = onPath('docker-compose');
+  if (!found) throw new Error('docker-compose is not on PATH');
   return found;
 }
 
@@ -244,12 +244,12 @@ describe('Dockerfile', () => {
 
 // ------------------------------------------------------------ build context
 
-describe('.dockerignore', () => {
+describe.skipIf(skipCompose)('.dockerignore', () => {
   it('sends the manifest, lock file, sources, migrations and data file, and nothing local', () => {
     // docker-py, which docker-compose builds with, applies Docker's .dockerignore
     // rules; run it with docker-compose's own Python (its shebang), which has it.
     const python = /^#!\s*(\S*python\S*)/.exec(readFileSync(dockerComposePath(), 'utf8').slice(0, 200))?.[1];
-    if (!python) throw new Error(`${dockerComposePath()} is not the Python docker-compose; ${NEEDS_TOOLS}`);
+    if (!python) throw new Error(`${dockerComposePath()} is not the Python docker-compose; install Debian's docker-compose`);
     const script = [
       'import json, sys',
       'from docker.utils.build import exclude_paths',
@@ -260,7 +260,7 @@ describe('.dockerignore', () => {
     ].join('\n');
     const res = spawnSync(python, ['-c', script, ROOT], { encoding: 'utf8' });
     if (res.error || res.status !== 0) {
-      throw new Error(`cannot evaluate .dockerignore with ${python} (${res.error?.message ?? res.stderr.trim()}); ${NEEDS_TOOLS}`);
+      throw new Error(`cannot evaluate .dockerignore with ${python} (${res.error?.message ?? res.stderr.trim()}); install Debian's docker-compose`);
     }
     const context = JSON.parse(res.stdout) as string[];
     expect(context).toEqual(
@@ -320,7 +320,7 @@ const healthTest = (s: ComposeService | undefined) => {
   return Array.isArray(t) ? t.join(' ') : (t ?? '');
 };
 
-describe('docker-compose.yml', () => {
+describe.skipIf(skipCompose)('docker-compose.yml', () => {
   // Every test asks for the config itself, so a missing docker-compose fails
   // each of them with the reason.
   it('is valid: `docker-compose config -q` exits 0', () => {

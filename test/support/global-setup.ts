@@ -1,4 +1,4 @@
-// Finds the PostgreSQL server the suite runs on (DESIGN.md §3): DATABASE_URL,
+// Finds the PostgreSQL server the suite runs on (docs/DESIGN.md §3): DATABASE_URL,
 // else the one on 127.0.0.1:5432 when it answers, else an embedded server
 // started here for the length of the run. Test files make their own databases.
 import { mkdtemp, chmod, rm } from 'node:fs/promises';
