@@ -1,7 +1,6 @@
-// The results of a run, the one table, and BENCHMARKS.md. The file keeps the
-// results it was made from (a JSON comment), so that a run that skipped a
-// part (the RSS runs, or everything but them) carries the earlier figures
-// over, marked with the date they were measured.
+// The results of a run, the one table, and BENCHMARKS.md. The file is
+// written from one whole run (every part); a partial run prints its table
+// and leaves the file as it is.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { LoadResult } from './load.js';
 import type { WriteCounts } from './database.js';
@@ -91,23 +90,10 @@ export interface Results {
   rss?: RssResults;
 }
 
-const MARK = 'bench-results';
-
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-export function readPrevious(file: string): Results | null {
-  if (!existsSync(file)) return null;
-  const m = new RegExp(`<!-- ${MARK}\\n([\\s\\S]*?)\\n-->`).exec(readFileSync(file, 'utf8'));
-  if (!m) return null;
-  try {
-    return JSON.parse(m[1]!) as Results;
-  } catch {
-    return null;
-  }
 }
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -386,7 +372,7 @@ function notes(res: Results): string {
   }
   out.push(
     '- A target not reached stays in the table with its figure (**FAIL**); the profiling aids (`--phases`, `--profile`, `--heap-trace`,',
-    '  `bench/explain-merge.ts`, `bench/explain-list.ts`) show where the time goes.',
+    '  `bench/diagnostics/explain-merge.ts`, `bench/diagnostics/explain-list.ts`) show where the time goes.',
   );
   return out.join('\n');
 }
@@ -410,22 +396,21 @@ ${e.settings ? `| Pipeline settings | ${e.settings} |\n` : ''}| Mock dataset | $
 ## Reproduce
 
 \`\`\`sh
-npm run bench                      # 200,000 records: ingests, floors, read API, mock (~4-5 min on 2 quiet cores)
-npm run bench -- --rss             # the same, plus peak RSS of fresh pipeline processes at 100k and 1M records
-npm run bench -- --rss-only        # only the RSS runs; the other figures are kept from the previous run
+npm run bench                      # 200,000 records: ingests, floors, read API, mock, and peak RSS of fresh pipeline processes at 100k and 1M (~6-7 min on 2 quiet cores)
+npm run bench -- --rss-only        # only the RSS runs (printed; the file is left as it is)
 npm run bench -- --records 1000000 # everything at 1M records (long: the merge of 1M rows alone takes minutes)
 \`\`\`
 
 Options: \`--repeat 3\` (timed runs per ingest measurement; the unchanged re-ingest and its floor run at least 5 times), \`--duration 10\`, \`--connections 32\`,
-\`--warmup 2\` (autocannon, per route), \`--parts ingest,read\`, \`--rss-sizes 100000,1000000\`,
+\`--warmup 2\` (autocannon, per route), \`--parts ingest,read,rss\`, \`--rss-sizes 100000,1000000\`,
 \`--rss-repeat 1\`, \`--source generated|memory\` (what the mock serves), \`--tsx\` (run the servers
-under tsx instead of compiled), \`--no-write\` (print only), \`--render-only\` (rewrite this file from
-the results stored in it), \`--timeout-min\`. Diagnostics, which skew the figures and so never write
+under tsx instead of compiled), \`--no-write\` (print only), \`--timeout-min\`. A run that leaves a part out
+(\`--parts\`, \`--rss-only\`) prints its table and leaves this file as it is. Diagnostics, which skew the figures and so never write
 this file: \`--phases\` (what the database sessions do during each ingest, from pg_stat_activity),
 \`--profile\` (CPU profiles of both servers per measurement in \`bench/.profiles/\`, summarised by
-\`npx tsx bench/profile-summary.ts <file>\`), \`--heap-trace\` (heap after a forced GC every 2 s of the
-RSS ingests). \`npx tsx bench/explain-merge.ts\` and \`npx tsx bench/explain-list.ts\` print
-EXPLAIN (ANALYZE, BUFFERS) of the merge and of the read queries; \`npx tsx bench/prepare-page.ts\` times
+\`npx tsx bench/diagnostics/profile-summary.ts <file>\`), \`--heap-trace\` (heap after a forced GC every 2 s of the
+RSS ingests). \`npx tsx bench/diagnostics/explain-merge.ts\` and \`npx tsx bench/diagnostics/explain-list.ts\` print
+EXPLAIN (ANALYZE, BUFFERS) of the merge and of the read queries; \`npx tsx bench/diagnostics/prepare-page.ts\` times
 the page scan against JSON.parse and the validator, in one process. The database is \`DATABASE_URL\` if
 set, else \`postgres://postgres@127.0.0.1:5432/postgres\`, else an embedded PostgreSQL; a fresh
 \`bench_<random>\` database is created and dropped.
@@ -469,9 +454,6 @@ ${notes(res)}
   (\`/bench/constant\`, a constant record through the same Customer response schema in the same
   app) is run first and last, and the higher figure is the reference.
 
-<!-- ${MARK}
-${JSON.stringify(res, null, 1)}
--->
 `;
 }
 

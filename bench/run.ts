@@ -13,7 +13,7 @@ import { checkpoint, createBenchDatabase, emptyCustomers, findServer, markWrites
 import { prepareCopyText, runFloor, type CopyPage } from './floor.js';
 import { measure, randomPath } from './load.js';
 import { cpuAccount, formatCpu, waitForQuiet } from './cpu.js';
-import { readPrevious, renderTable, writeMarkdown, type IngestResults, type ReadResults, type Results, type RssResults } from './report.js';
+import { renderTable, writeMarkdown, type IngestResults, type ReadResults, type Results, type RssResults } from './report.js';
 import { changedCount } from './variants.js';
 import { loadConfig } from '../src/config.js';
 
@@ -35,7 +35,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '2' },
     rss: { type: 'boolean', default: false },
     'rss-only': { type: 'boolean', default: false },
-    parts: { type: 'string', default: 'ingest,read' },
+    parts: { type: 'string', default: 'ingest,read,rss' },
     'rss-sizes': { type: 'string', default: '100000,1000000' },
     'rss-repeat': { type: 'string', default: '1' },
     profile: { type: 'boolean', default: false },
@@ -44,7 +44,6 @@ const { values: args } = parseArgs({
     'heap-trace': { type: 'boolean', default: false },
     source: { type: 'string', default: 'generated' },
     'no-write': { type: 'boolean', default: false },
-    'render-only': { type: 'boolean', default: false },
     'timeout-min': { type: 'string' },
   },
   strict: true,
@@ -69,6 +68,7 @@ if (!['generated', 'memory'].includes(args.source)) {
   process.stderr.write(`bench: --source is generated or memory, got "${args.source}"\n`);
   process.exit(2);
 }
+// --rss is the default now; kept so that older command lines still run.
 const PARTS = new Set(args['rss-only'] ? ['rss'] : [...args.parts.split(','), ...(args.rss ? ['rss'] : [])]);
 for (const p of PARTS) if (!['ingest', 'read', 'rss'].includes(p)) {
   process.stderr.write(`bench: --parts takes ingest, read and rss, got "${p}"\n`);
@@ -79,17 +79,6 @@ const COMMAND = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.sl
 const t0 = performance.now();
 function log(line: string): void {
   process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
-}
-
-if (args['render-only']) {
-  const stored = readPrevious(OUTPUT);
-  if (!stored) {
-    process.stderr.write(`bench: ${OUTPUT} holds no stored results to render\n`);
-    process.exit(2);
-  }
-  writeMarkdown(OUTPUT, stored);
-  process.stdout.write(`${renderTable(stored)}\n`);
-  process.exit(0);
 }
 
 // ---- lifecycle ------------------------------------------------------------
@@ -504,22 +493,18 @@ async function main(): Promise<void> {
   if (PARTS.has('rss')) results.rss = await measureRss(db, mock);
 
   results.env.loadavg[1] = os.loadavg()[0]!;
-  // Carry over what this run did not measure.
-  const previous = readPrevious(OUTPUT);
-  if (previous) {
-    results.ingest ??= previous.ingest;
-    results.read ??= previous.read;
-    results.rss ??= previous.rss;
-  }
   const table = renderTable(results);
   process.stdout.write(`\n${table}\n`);
+  // BENCHMARKS.md holds one whole run: every figure in it comes from the same run of the same code.
   const skewed = args.profile || args['heap-trace'] || args.phases;
+  const partial = !(results.ingest && results.read && results.rss);
   if (skewed) log('--profile, --heap-trace and --phases skew the figures: BENCHMARKS.md is left as it is');
-  if (!args['no-write'] && !skewed) {
+  else if (partial) log('not every part was measured (npm run bench measures all): BENCHMARKS.md is left as it is');
+  if (!args['no-write'] && !skewed && !partial) {
     writeMarkdown(OUTPUT, results);
     log(`wrote ${path.relative(process.cwd(), OUTPUT) || OUTPUT}`);
   }
-  if (args.profile) log(`CPU profiles in ${profileDir} (npx tsx bench/profile-summary.ts <file>)`);
+  if (args.profile) log(`CPU profiles in ${profileDir} (npx tsx bench/diagnostics/profile-summary.ts <file>)`);
 }
 
 try {

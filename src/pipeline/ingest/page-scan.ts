@@ -7,7 +7,7 @@
 // of the ~1.3 s of main-thread CPU an unchanged 200k re-ingest spent before
 // its merge (bench CPU profiles, commit 875073f); on 1000-record pages of
 // generated records parsePage() takes ~1.2 s per 200k, this scan ~0.22 s
-// (bench/prepare-page.ts: medians of 7, same process). A valid record's text fields are, byte for byte,
+// (bench/diagnostics/prepare-page.ts: medians of 7, same process). A valid record's text fields are, byte for byte,
 // what COPY wants: JSON strings without escapes hold no byte COPY must escape
 // (JSON forbids raw control characters), and their UTF-8 is PostgreSQL's.
 //
