@@ -20,6 +20,8 @@ RUN npm run build
 # --- runtime: production dependencies, compiled code, migrations, data ---
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# A container serves its published port: every interface (npm start's default is 127.0.0.1).
+ENV HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
 # No dev and no optional dependencies: no embedded PostgreSQL, no async-exit-hook.

@@ -1,5 +1,6 @@
 // Environment → typed, validated settings. The only module that reads
 // process.env; everything else receives a Config.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FaultSpecError, parseFaultSpec, type FaultSpec } from './mock-server/faults.js';
@@ -112,7 +113,11 @@ const origins: Parser<string[]> = (raw, name) => {
 
 /** Every setting, its default and what it is for. `.env.example` mirrors this. */
 export const SETTINGS = {
-  HOST: { description: 'Interface both services listen on', default: '0.0.0.0', parse: text },
+  HOST: {
+    description: 'Interface both services listen on: 127.0.0.1 keeps them on this machine; 0.0.0.0 (the containers) serves every interface',
+    default: '127.0.0.1',
+    parse: text,
+  },
   MOCK_PORT: { description: 'Port of the mock source API', default: 5000, parse: port },
   PIPELINE_PORT: { description: 'Port of the pipeline API', default: 8000, parse: port },
   DATABASE_URL: {
@@ -214,6 +219,22 @@ export type Config = { [K in keyof Settings]: Settings[K]['default'] | ReturnTyp
   /** MOCK_SERVER_URL, or the local mock when unset. */
   sourceUrl: string;
 };
+
+/**
+ * Reads `.env` from the working directory into the environment when it is
+ * there (`.env.example` shows its form); a variable already set in the
+ * environment wins. Returns the file read, or null.
+ */
+export function readDotEnv(dir = process.cwd()): string | null {
+  const file = path.join(dir, '.env');
+  if (!existsSync(file)) return null;
+  try {
+    process.loadEnvFile(file);
+  } catch (err) {
+    throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  return file;
+}
 
 /** Parses and validates every setting; throws a ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

@@ -3,12 +3,18 @@
 // closes gracefully on SIGINT/SIGTERM. Shared by `main` (npm start) and the
 // CLI's start / mock / pipeline commands.
 import closeWithGrace from 'close-with-grace';
-import { ConfigError, loadConfig, type Config } from './config.js';
-import { DatasetError } from './mock-server/dataset.js';
+import { ConfigError, loadConfig, readDotEnv, type Config } from './config.js';
 import { createLogger, startMock, startPipeline, type Running } from './services.js';
 
 export const MODES = ['all', 'mock', 'pipeline'] as const;
 export type Mode = (typeof MODES)[number];
+
+/** Where a server listens, as the OS says, and who can reach it. */
+function boundNote(bound: string): string {
+  const everywhere = /^(0\.0\.0\.0|\[::\]):/.test(bound);
+  const local = /^(127\.|\[::1\]:)/.test(bound);
+  return `(bound to ${bound}${everywhere ? ': every interface' : local ? ': this machine only' : ''})`;
+}
 
 function say(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -16,7 +22,9 @@ function say(line: string): void {
 
 export async function serve(mode: Mode): Promise<void> {
   let config: Config;
+  let dotEnv: string | null = null;
   try {
+    dotEnv = readDotEnv();
     config = loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -35,26 +43,27 @@ export async function serve(mode: Mode): Promise<void> {
   });
 
   try {
+    if (dotEnv) say(`settings read from ${dotEnv} (the environment wins)`);
     let sourceUrl = config.sourceUrl;
     if (mode === 'all' || mode === 'mock') {
       const mock = await startMock(config, logger.child({ service: 'mock' }));
       running.push(mock);
       // With MOCK_PORT=0 the mock's real port is known only now.
       if (config.MOCK_SERVER_URL === null) sourceUrl = mock.url;
-      say(`mock server (source API)  ${mock.url}   docs: ${mock.url}/docs`);
+      say(`mock server (source API)  ${mock.url}   docs: ${mock.url}/docs   ${boundNote(mock.bound)}`);
     }
     if (mode === 'all' || mode === 'pipeline') {
       const pipeline = await startPipeline(config, logger.child({ service: 'pipeline' }), { sourceUrl });
       running.push(pipeline);
-      say(`pipeline API              ${pipeline.url}   docs: ${pipeline.url}/docs`);
+      say(`pipeline API              ${pipeline.url}   docs: ${pipeline.url}/docs   ${boundNote(pipeline.bound)}`);
       say(`  ingesting from          ${sourceUrl}`);
       say(`database                  ${pipeline.db.url}${pipeline.db.embedded ? '   (embedded PostgreSQL 15)' : ''}`);
       say(`  inspect it with         psql '${pipeline.db.url}'`);
     }
     say('Ctrl-C stops everything.');
   } catch (err) {
-    const message = err instanceof DatasetError || err instanceof ConfigError ? err.message : (err as Error).message;
-    process.stderr.write(`customer-pipeline: cannot start: ${message}\n`);
+    // DatasetError, ConfigError, ListenError, DatabaseSetupError: each names the setting to change.
+    process.stderr.write(`customer-pipeline: cannot start: ${(err as Error).message}\n`);
     for (const r of running.reverse()) await r.close().catch(() => {});
     process.exit(1);
   }

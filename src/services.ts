@@ -43,8 +43,38 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, name: string, de
 
 export interface Running {
   app: FastifyInstance;
+  /** A URL that reaches the service from this machine. */
   url: string;
+  /** What the server is bound to, as the OS says: "127.0.0.1:8000", "0.0.0.0:8000", "[::]:8000". */
+  bound: string;
   close(): Promise<void>;
+}
+
+/** A listen failure, in terms of the settings that caused it. */
+export class ListenError extends Error {
+  override name = 'ListenError';
+}
+
+/** Listens on HOST and the port named `portSetting`; a failure names the setting to change. */
+async function listen(app: FastifyInstance, host: string, port: number, portSetting: string): Promise<{ url: string; bound: string }> {
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'EADDRINUSE') {
+      throw new ListenError(`${portSetting}=${port}: the port is in use on ${host} (another process listens there): stop it, or set ${portSetting} to a free port`);
+    }
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EINVAL') {
+      throw new ListenError(`HOST=${host}: not an address of this machine (${code}): use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or one of its addresses`);
+    }
+    if (code === 'EACCES') throw new ListenError(`${portSetting}=${port}: this user may not listen on that port (EACCES): use one above 1023`);
+    throw err;
+  }
+  const a = app.server.address();
+  if (!a || typeof a !== 'object') return { url: `http://127.0.0.1:${port}`, bound: String(a) };
+  const wildcard = a.address === '0.0.0.0' || a.address === '::';
+  const host6 = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return { url: `http://${wildcard ? '127.0.0.1' : host6}:${a.port}`, bound: `${host6}:${a.port}` };
 }
 
 export function mockDataset(config: Pick<Config, 'MOCK_GENERATE' | 'MOCK_SEED' | 'MOCK_DATA_FILE'> & Partial<Pick<Config, 'MOCK_DATA_STRICT'>>): Dataset {
@@ -61,10 +91,14 @@ export async function startMock(config: Config, logger: Logger, port = config.MO
     logRequests: config.LOG_REQUESTS,
     faults: config.MOCK_FAULTS,
   });
-  await app.listen({ host: config.HOST, port });
-  const address = app.server.address();
-  const actualPort = typeof address === 'object' && address ? address.port : port;
-  return { app, url: `http://127.0.0.1:${actualPort}`, close: () => app.close() };
+  let where: { url: string; bound: string };
+  try {
+    where = await listen(app, config.HOST, port, 'MOCK_PORT');
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  return { app, ...where, close: () => app.close() };
 }
 
 export interface RunningPipeline extends Running {
@@ -100,19 +134,18 @@ export async function startPipeline(
     logger,
     shutdownSignal: shutdown.signal,
   });
+  let where: { url: string; bound: string };
   try {
-    await app.listen({ host: config.HOST, port: opts.port ?? config.PIPELINE_PORT });
+    where = await listen(app, config.HOST, opts.port ?? config.PIPELINE_PORT, 'PIPELINE_PORT');
   } catch (err) {
     await app.close();
     await db.close();
     throw err;
   }
-  const address = app.server.address();
-  const actualPort = typeof address === 'object' && address ? address.port : config.PIPELINE_PORT;
   return {
     app,
     db,
-    url: `http://127.0.0.1:${actualPort}`,
+    ...where,
     async close() {
       // Stop fetching and roll back an ingest in flight, let requests finish, then the database.
       shutdown.abort(new Error('shutting down'));

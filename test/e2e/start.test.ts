@@ -1,6 +1,6 @@
 // The system as `npm start` wires it: mock → pipeline → PostgreSQL, in a real process.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -41,6 +41,70 @@ describe('npm start', () => {
     await expect(startService('pipeline', { PIPELINE_PORT: 'eighty' }, 20_000)).rejects.toThrow(
       /exited with 2[\s\S]*PIPELINE_PORT must be a whole number/,
     );
+  });
+
+  it('reads .env from its working directory; the environment wins', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'cp-dotenv-'));
+    try {
+      await writeFile(path.join(dir, '.env'), `DATABASE_URL=${db.url}\nLOG_LEVEL=warn\nMOCK_MAX_LIMIT=7\nPIPELINE_PORT=1\n`);
+      const svc = await startService('all', { PIPELINE_PORT: '0' }, 60_000, dir);
+      try {
+        expect(svc.output()).toContain(`settings read from ${path.join(dir, '.env')}`);
+        expect(svc.urls.database).toBe(db.url);
+        // From the file: the mock refuses a page past 7.
+        expect((await fetch(`${svc.urls.mock}/api/customers?limit=8`)).status).toBe(400);
+        // From the environment, over the file's PIPELINE_PORT=1.
+        expect((await fetch(`${svc.urls.pipeline}/api/health`)).status).toBe(200);
+      } finally {
+        await svc.stop('SIGINT');
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('listens on 127.0.0.1 by default and says what it is bound to', async () => {
+    const svc = await startService('mock', { HOST: '' });
+    try {
+      expect(svc.output()).toMatch(/mock server \(source API\)\s+http:\/\/127\.0\.0\.1:\d+ .*\(bound to 127\.0\.0\.1:\d+: this machine only\)/);
+    } finally {
+      await svc.stop('SIGINT');
+    }
+  });
+
+  it.each([
+    [{ DATABASE_URL: 'postgres://postgres:hunter2@127.0.0.1:1/x' }, /cannot start: DATABASE_URL: cannot reach PostgreSQL on 127\.0\.0\.1:1/],
+    [{ HOST: 'no-such-host.invalid' }, /cannot start: HOST=no-such-host\.invalid: not an address of this machine/],
+  ])('stops at start with one line naming the setting: %j', async (env, message) => {
+    const err = await startService('pipeline', { DATABASE_URL: db.url, ...env }, 20_000).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/exited with 1/);
+    expect((err as Error).message).toMatch(message);
+    expect((err as Error).message).not.toMatch(/hunter2|\n\s+at /);
+  });
+
+  it('creates the database DATABASE_URL names when it is missing, or says what to run when the role may not', async () => {
+    const name = `${db.name}_made`;
+    const url = new URL(db.url);
+    url.pathname = `/${name}`;
+    const svc = await startService('pipeline', { DATABASE_URL: url.toString(), LOG_LEVEL: 'info' });
+    try {
+      expect(svc.output()).toContain('created the database DATABASE_URL names');
+      expect((await fetch(`${svc.urls.pipeline}/api/ready`)).status).toBe(200);
+    } finally {
+      await svc.stop('SIGINT');
+      await db.pool.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    }
+
+    const role = `${db.name}_nocreate`;
+    await db.pool.query(`CREATE ROLE ${role} LOGIN NOCREATEDB`);
+    try {
+      url.username = role;
+      const err = (await startService('pipeline', { DATABASE_URL: url.toString() }, 20_000).catch((e: Error) => e)) as Error;
+      expect(err.message).toMatch(new RegExp(`DATABASE_URL names database "${name}", which does not exist .* createdb`));
+    } finally {
+      await db.pool.query(`DROP ROLE ${role}`);
+    }
   });
 
   it('stops at start with a message naming a bad data file', async () => {

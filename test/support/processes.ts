@@ -2,8 +2,12 @@
 // `npm start` does, and reads the URLs it prints.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../../src/config.js';
+
+/** tsx's loader by its URL: `--import tsx` would resolve it from the child's working directory. */
+const TSX = import.meta.resolve('tsx');
 
 export interface ServiceProcess {
   child: ChildProcess;
@@ -18,9 +22,11 @@ export async function startService(
   mode: 'all' | 'mock' | 'pipeline',
   env: Record<string, string>,
   timeoutMs = 60_000,
+  /** The working directory, where a `.env` is read from; not the package's (a developer's own .env stays out of the tests). */
+  cwd = tmpdir(),
 ): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src', 'main.ts'), mode], {
-    cwd: PACKAGE_ROOT,
+  const child = spawn(process.execPath, ['--import', TSX, path.join(PACKAGE_ROOT, 'src', 'main.ts'), mode], {
+    cwd,
     env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', MOCK_PORT: '0', PIPELINE_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

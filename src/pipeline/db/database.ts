@@ -54,6 +54,7 @@ export interface EmbeddedServer {
 /** Why a connection to `url` fails, or null when the server answers a query. */
 export async function connectionError(url: string, timeoutMs = 2000): Promise<Error | null> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  client.on('error', () => {});
   try {
     await client.connect();
     await client.query('SELECT 1');
@@ -154,6 +155,59 @@ export async function startEmbedded(opts: { dataDir: string; port: number; logge
   };
 }
 
+/** A database named by DATABASE_URL that cannot be used, said in terms of that setting. */
+export class DatabaseSetupError extends Error {
+  override name = 'DatabaseSetupError';
+}
+
+const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+/**
+ * Makes sure the database DATABASE_URL names is there: when the server
+ * answers that it does not exist, creates it (when the role may; logged),
+ * else says what to run. An unreachable server or a refused login is one
+ * line naming DATABASE_URL (never its password).
+ */
+export async function ensureDatabase(url: string, logger?: Logger): Promise<void> {
+  const err = await connectionError(url, 5000);
+  if (err === null) return;
+  const u = new URL(url);
+  const where = `${u.hostname}:${u.port || 5432}`;
+  const user = decodeURIComponent(u.username) || userInfo().username;
+  const name = decodeURIComponent(u.pathname.replace(/^\//, '')) || user;
+  const code = (err as { code?: string }).code ?? '';
+  if (code === '3D000') {
+    const admin = new URL(url);
+    admin.pathname = '/postgres';
+    const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5000 });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await client.query(`CREATE DATABASE ${quoteIdent(name)}`);
+      logger?.info({ database: name, server: where }, 'created the database DATABASE_URL names');
+      return;
+    } catch (e) {
+      const c = (e as { code?: string }).code;
+      if (c === '42P04') return; // created meanwhile by another process
+      throw new DatabaseSetupError(
+        `DATABASE_URL names database "${name}", which does not exist on ${where}, and it could not be created as "${user}" ` +
+          `(${(e as Error).message}): run  createdb -h ${u.hostname} -p ${u.port || 5432} -U <a role that may> ${name}`,
+      );
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+  if (code === '28P01' || code === '28000') {
+    throw new DatabaseSetupError(`DATABASE_URL: PostgreSQL on ${where} refused role "${user}": ${err.message}`);
+  }
+  if (isDatabaseUnavailable(err)) {
+    throw new DatabaseSetupError(
+      `DATABASE_URL: cannot reach PostgreSQL on ${where} (${code || err.message}): is the server running there, and is DATABASE_URL right?`,
+    );
+  }
+  throw new DatabaseSetupError(`DATABASE_URL: ${err.message}`);
+}
+
 /** Opens the database the settings name: DATABASE_URL, else the embedded server. */
 export async function openDatabase(opts: {
   databaseUrl: string | null;
@@ -163,6 +217,7 @@ export async function openDatabase(opts: {
   timeouts?: PoolTimeouts;
   logger?: Logger;
 }): Promise<Database> {
+  if (opts.databaseUrl) await ensureDatabase(opts.databaseUrl, opts.logger);
   const embedded = opts.databaseUrl
     ? null
     : await startEmbedded({ dataDir: opts.embeddedDir, port: opts.embeddedPort, logger: opts.logger });
