@@ -3,7 +3,9 @@
 // headers: installResponseHeaders in security.ts.)
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { AjvCompiler } from '@fastify/ajv-compiler';
 import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { strictIntegerValidation } from './paging.js';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
@@ -64,11 +66,22 @@ export function serverOptions(
   logger: FastifyBaseLogger | false | undefined,
   opts: SharedServerOptions = {},
 ): FastifyServerOptions {
+  const ajvCompiler = AjvCompiler();
   return {
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     logController: new RequestLogController(Boolean(logger) && (opts.logRequests ?? true)),
     // Neither service takes a request body bigger than this; past it: 413.
     bodyLimit: 1024 * 1024,
     genReqId: requestId,
+    // Fastify's own Ajv compiler, with the strict integer rule in front of
+    // every integer query and path parameter (paging.ts).
+    schemaController: {
+      compilersFactory: {
+        buildValidator: (externalSchemas, options) => {
+          const compile = ajvCompiler(externalSchemas, options);
+          return (route) => strictIntegerValidation(route.httpPart, route.schema, compile(route));
+        },
+      },
+    },
   };
 }
