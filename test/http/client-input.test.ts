@@ -123,3 +123,62 @@ describe('integer parameters on the pipeline', () => {
     expect(runs.statusCode).toBe(200);
   });
 });
+
+// customer_id is at most 50 characters (LIMITS, the record schema): any id up
+// to that is looked up, even when percent-encoding makes its path 600
+// characters long; a longer one cannot exist and is a 400 naming it.
+const MAX_IDS: [string, string][] = [
+  ['ASCII', 'A'.repeat(50)],
+  ['3-byte UTF-8', '語'.repeat(50)],
+  ['4-byte UTF-8 (surrogate pairs)', '𝄞'.repeat(50)],
+  ['mixed', `${'é'.repeat(20)}${'𝄞'.repeat(20)}${'x'.repeat(10)}`],
+];
+const STORED_MAX_ID = `${'𝄞'.repeat(49)}Z`;
+const TOO_LONG_IDS: [string, string][] = [
+  ['51 ASCII', 'A'.repeat(51)],
+  ['51 4-byte', '𝄞'.repeat(51)],
+  ['5000 ASCII', 'A'.repeat(5000)],
+];
+
+describe.each([
+  ['mock', async () => ({ app: await buildMockApp({ dataset: datasetFromRecords([{ ...record, customer_id: STORED_MAX_ID }]) }), done: async () => {} })],
+  [
+    'pipeline',
+    async () => {
+      const db = await createTestDatabase();
+      const app = await buildPipelineApp({ pool: db.pool, config: { ...TEST_INGEST_CONFIG, sourceUrl: 'http://127.0.0.1:9' } });
+      return { app, done: () => db.drop() };
+    },
+  ],
+] as const)('customer ids on the %s', (service, build) => {
+  let app: FastifyInstance;
+  let done: () => Promise<void>;
+  beforeAll(async () => {
+    ({ app, done } = await build());
+    await app.ready();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await done?.();
+  });
+
+  it.each(MAX_IDS)('an unknown id of the maximum length (%s) is looked up: 404 problem', async (_label, id) => {
+    const url = `/api/customers/${encodeURIComponent(id)}`;
+    const res = await app.inject(url);
+    expect(res.statusCode, res.body).toBe(404);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.json().detail).toContain(id);
+  });
+
+  it.each(TOO_LONG_IDS)('an id longer than the maximum (%s): 400 naming customer_id', async (_label, id) => {
+    expectInvalidParam(await app.inject(`/api/customers/${encodeURIComponent(id)}`), 'customer_id', 'path');
+  });
+
+  it.runIf(service === 'mock')('a stored id of the maximum length, 600 characters encoded, is found', async () => {
+    const url = `/api/customers/${encodeURIComponent(STORED_MAX_ID)}`;
+    expect(url.length).toBeGreaterThan(600);
+    const res = await app.inject(url);
+    expect(res.statusCode).toBe(200);
+    expect(res.json().customer_id).toBe(STORED_MAX_ID);
+  });
+});
