@@ -70,8 +70,10 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
  * The longest request target (path and query string) either service reads;
  * a longer one answers 414. The whole request head (target and headers) is
  * also bounded by Node's HTTP parser (maxHeaderSize, 16 KiB): past it, 431.
+ * 12 KiB leaves a URL within it 4 KiB of headers, and lets a parameter of
+ * several KiB (a forged cursor) be judged by its own schema, naming it.
  */
-export const MAX_URL_LENGTH = 8192;
+export const MAX_URL_LENGTH = 12_288;
 
 /** A problem document's text. */
 export function problemText(status: number, detail: string, extra: Record<string, unknown> = {}): string {

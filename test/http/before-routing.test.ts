@@ -85,15 +85,20 @@ describe.each([
     expectRawProblem(await get(port, '/api/customers', `X-Pad: ${'a'.repeat(20_000)}\r\n`), 431);
   });
 
+  it('400, not 414: a 10 KB parameter within the URL limit is judged by its schema', async () => {
+    const body = expectRawProblem(await get(port, `/api/customers?page=${'9'.repeat(10_240)}`), 400);
+    expect(body.invalid_params).toEqual([expect.objectContaining({ name: 'page', in: 'query' })]);
+  });
+
   it('431: a URL past that limit too (the request line counts)', async () => {
     expectRawProblem(await get(port, `/api/customers?q=${'a'.repeat(20_000)}`), 431);
   });
 
-  it('414: a URL over 8192 characters, in the path or the query; not echoed back', async () => {
-    const longPath = expectRawProblem(await get(port, `/api/customers/${'a'.repeat(9000)}`), 414);
+  it('414: a URL over 12288 characters, in the path or the query; not echoed back', async () => {
+    const longPath = expectRawProblem(await get(port, `/api/customers/${'a'.repeat(13_000)}`), 414);
     expect(longPath).not.toHaveProperty('instance');
-    expectRawProblem(await get(port, `/api/customers?q=${'a'.repeat(9000)}`), 414);
-    expectRawProblem(await get(port, `/nothing/${'a'.repeat(9000)}`), 414);
+    expectRawProblem(await get(port, `/api/customers?q=${'a'.repeat(13_000)}`), 414);
+    expectRawProblem(await get(port, `/nothing/${'a'.repeat(13_000)}`), 414);
   });
 
   it('400: a path that is not valid percent-encoded UTF-8', async () => {
