@@ -12,7 +12,8 @@ import {
   createRun,
   failAbandonedRuns,
   finishRun,
-  runningRunId,
+  lockHolderRunId,
+  lockRun,
   type RunCounts,
 } from './runs-repository.js';
 
@@ -121,12 +122,14 @@ export async function runIngest(
     if (!rows[0]!.locked) {
       await client.query('ROLLBACK');
       release();
-      throw new IngestConflictError(await runningRunId(pool));
+      throw new IngestConflictError(await lockHolderRunId(pool));
     }
     // We hold the lock: any run still marked running belongs to a dead process.
     const abandoned = await failAbandonedRuns(pool);
     if (abandoned) log?.warn({ abandoned }, 'marked runs abandoned by a dead process as failed');
     runId = await createRun(pool, opts.sourceUrl);
+    // Committed above; this lock tells a conflicting ingest which run it met.
+    await lockRun(client, runId);
   } catch (err) {
     if (!released) {
       await client.query('ROLLBACK').catch(() => {});
