@@ -5,7 +5,7 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { ProblemSchema } from './errors.js';
+import { MAX_URL_LENGTH, ProblemSchema } from './errors.js';
 
 export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
 
@@ -105,7 +105,7 @@ export async function registerDocs(
       openapi: '3.1.0',
       info: {
         ...info,
-        description: `${info.description}\n\nEvery error is an RFC 9457 problem (\`${PROBLEM_MEDIA_TYPE}\`). A path no route has answers 404; a known path asked with another method answers 405 with \`Allow\`. Every answer carries \`x-request-id\` (the caller's, when it sends a sane one).`,
+        description: `${info.description}\n\nEvery error is an RFC 9457 problem (\`${PROBLEM_MEDIA_TYPE}\`). A path no route has answers 404; a known path asked with another method answers 405 with \`Allow\`. Integer parameters take decimal digits only. A URL over ${MAX_URL_LENGTH} characters answers 414, a request line and headers over 16 KiB 431, a path that is not valid percent-encoded UTF-8 400. Every answer carries \`x-request-id\` (the caller's, when it sends a sane one).`,
       },
       ...(opts.needsAuth
         ? { components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'INGEST_API_KEY' } } } }

@@ -64,25 +64,31 @@ export const ProblemSchema = {
   additionalProperties: true,
 } as const;
 
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
+
+/**
+ * The longest request target (path and query string) either service reads;
+ * a longer one answers 414. The whole request head (target and headers) is
+ * also bounded by Node's HTTP parser (maxHeaderSize, 16 KiB): past it, 431.
+ * 12 KiB leaves a URL within it 4 KiB of headers, and lets a parameter of
+ * several KiB (a forged cursor) be judged by its own schema, naming it.
+ */
+export const MAX_URL_LENGTH = 12_288;
+
+/** A problem document's text. */
+export function problemText(status: number, detail: string, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail, ...extra });
+}
+
 export function sendProblem(
   reply: FastifyReply,
   status: number,
   detail: string,
   extra: Record<string, unknown> = {},
 ): FastifyReply {
-  return reply
-    .code(status)
-    .type('application/problem+json; charset=utf-8')
-    .send(
-      JSON.stringify({
-        type: 'about:blank',
-        title: STATUS_CODES[status] ?? 'Error',
-        status,
-        detail,
-        instance: reply.request.url,
-        ...extra,
-      }),
-    );
+  // A URL too long to read (414) is not echoed back.
+  const instance = status === 414 ? undefined : reply.request.url;
+  return reply.code(status).type(PROBLEM_CONTENT_TYPE).send(problemText(status, detail, { instance, ...extra }));
 }
 
 const LOCATION: Record<string, InvalidParam['in']> = {

@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyRequest, onRequestHookHandler, RouteOption
 import helmet from 'helmet';
 import rateLimit from '@fastify/rate-limit';
 import cors from '@fastify/cors';
-import { HttpError, UnauthorizedError } from './errors.js';
+import { HttpError, MAX_URL_LENGTH, UnauthorizedError } from './errors.js';
 import { REQUEST_ID_HEADER } from './server-options.js';
 
 /**
@@ -35,11 +35,16 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = (() => {
   return Object.freeze(headers);
 })();
 
-/** Every answer carries the security headers and its request id (one hook for both: it runs on every request). */
+/**
+ * Every answer carries the security headers and its request id, and a URL
+ * over MAX_URL_LENGTH is refused with a 414 (one hook for all three: it runs
+ * on every request, before the route's own hooks).
+ */
 export function installResponseHeaders(app: FastifyInstance): void {
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(SECURITY_HEADERS);
     reply.header(REQUEST_ID_HEADER, request.id);
+    if (request.url.length > MAX_URL_LENGTH) return done(new HttpError(414, `The URL is longer than ${MAX_URL_LENGTH} characters`));
     done();
   });
 }

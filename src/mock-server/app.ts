@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
-import { CustomerSchema } from '../customer.js';
+import { CustomerSchema, LIMITS } from '../customer.js';
 import { installErrorHandling, NotFoundError } from '../http/errors.js';
 import { registerDocs } from '../http/docs.js';
 import { installMetrics } from '../http/metrics.js';
@@ -120,7 +120,12 @@ export async function buildMockApp(opts: MockAppOptions): Promise<FastifyInstanc
       schema: {
         summary: 'One customer record by id',
         description: FAULT_SPEC_DOC,
-        params: Type.Object({ customer_id: Type.String({ description: 'the record\'s customer_id' }) }),
+        params: Type.Object({
+          customer_id: Type.String({
+            maxLength: LIMITS.customer_id,
+            description: `the record's customer_id (at most ${LIMITS.customer_id} characters, as the record schema has it; longer: 400)`,
+          }),
+        }),
         querystring: Type.Object(FaultQuery),
         headers: FaultHeaders,
         response: { 200: Type.Ref('Customer'), 400: Type.Ref('Problem'), 404: Type.Ref('Problem'), ...FaultResponses },

@@ -98,6 +98,8 @@ describe('OpenAPI documents', () => {
       for (const name of ['page', 'limit']) {
         const p = params.find((x) => x.name === name);
         expect(p, `${route} ${name}`).toMatchObject({ required: false });
+        // Integers with their range, though the raw text is checked before Ajv reads it (paging.ts).
+        expect(p!.schema, `${route} ${name}`).toMatchObject({ type: 'integer', minimum: 1, maximum: expect.any(Number) });
         if (name === 'limit' || route !== '/api/customers') expect(p!.schema.default, `${route} ${name}`).toBe(name === 'page' ? 1 : 10);
       }
     }

@@ -353,6 +353,13 @@ describe('GET /api/customers with filters, sort and cursor', () => {
       [{ created_from: '2024-01-01 10:00:00' }, 'created_from'],
       [{ created_to: '2024-02-30' }, 'created_to'],
       [{ created_to: '2024-01-01T24:00:00' }, 'created_to'],
+      [{ created_from: '0000-01-01' }, 'created_from'],
+      [{ created_from: '2023-02-29' }, 'created_from'],
+      [{ created_from: '2024-01-01T23:60:00' }, 'created_from'],
+      [{ created_to: '2024-01-01T23:59:60' }, 'created_to'],
+      [{ created_from: '300000-01-01' }, 'created_from'],
+      [{ created_from: '-0001-01-01' }, 'created_from'],
+      [{ created_to: '2024-01-01 BC' }, 'created_to'],
       [{ created_from: '2024-01-02', created_to: '2024-01-01' }, 'created_to'],
       [{ balance_min: 'abc' }, 'balance_min'],
       [{ balance_min: '1e5' }, 'balance_min'],
@@ -412,6 +419,104 @@ describe('GET /api/customers with filters, sort and cursor', () => {
         expect(res.statusCode, `${sort} ${key}`).toBe(400);
         expect(res.json().invalid_params[0].name).toBe('cursor');
       }
+    });
+  });
+
+  describe('forged cursors', () => {
+    const query = (sort: string): Pick<CustomerQuery, 'filters' | 'sort'> => ({
+      filters: {},
+      sort: { column: sort.replace(/^-/, '') as SortColumn, descending: sort.startsWith('-') },
+    });
+    const raw = (payload: unknown) => Buffer.from(JSON.stringify(payload)).toString('base64url');
+    const expectCursorProblem = async (params: Record<string, string>, label: string) => {
+      const res = await get(params);
+      expect(res.statusCode, `${label}: ${res.body}`).toBe(400);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.json().invalid_params).toEqual([expect.objectContaining({ name: 'cursor', in: 'query' })]);
+      expect(res.body).not.toMatch(/out of range|\n\s+at /);
+    };
+
+    // Keys in the very format the cursor writes them, holding what no stored row can have:
+    // PostgreSQL would refuse to cast them ("date/time field value out of range").
+    const IMPOSSIBLE_TIMESTAMPS = [
+      '2024-02-30T00:00:00.000000 AD',
+      '2023-02-29T00:00:00.000000 AD',
+      '2024-13-01T00:00:00.000000 AD',
+      '2024-00-10T00:00:00.000000 AD',
+      '2024-01-00T00:00:00.000000 AD',
+      '2024-01-01T25:00:00.000000 AD',
+      '2024-01-01T24:00:00.000000 AD',
+      '2024-01-01T23:60:00.000000 AD',
+      '2024-01-01T23:59:60.000000 AD',
+      '0000-01-01T00:00:00.000000 AD',
+      '300000-01-01T00:00:00.000000 AD',
+      '0044-03-15T00:00:00.000000 BC',
+      '-0001-01-01T00:00:00.000000 AD',
+    ];
+    const IMPOSSIBLE_DATES = [
+      '2024-02-30 AD',
+      '1900-02-29 AD',
+      '2024-04-31 AD',
+      '2024-13-01 AD',
+      '0000-01-01 AD',
+      '300000-01-01 AD',
+      '99999999-01-01 AD',
+      '0044-03-15 BC',
+      '4714-11-24 BC',
+      '-0001-01-01 AD',
+      '2024-01-01T25:00:00.000000 AD',
+    ];
+
+    it.each(['created_at', '-created_at'])('sort=%s: a cursor holding an impossible timestamp → 400 naming cursor', async (sort) => {
+      for (const key of IMPOSSIBLE_TIMESTAMPS) await expectCursorProblem({ sort, cursor: encodeCursor(query(sort), 2, key, 'Q-001') }, key);
+    });
+
+    it.each(['date_of_birth', '-date_of_birth'])('sort=%s: a cursor holding an impossible date → 400 naming cursor', async (sort) => {
+      for (const key of IMPOSSIBLE_DATES) await expectCursorProblem({ sort, cursor: encodeCursor(query(sort), 2, key, 'Q-001') }, key);
+    });
+
+    it('still follows a cursor holding the earliest, latest and leap-day keys a row can have', async () => {
+      for (const [sort, key] of [
+        ['created_at', '0001-01-01T00:00:00.000000 AD'],
+        ['created_at', '9999-12-31T23:59:59.999999 AD'],
+        ['-created_at', '2024-02-29T12:00:00.000000 AD'],
+        ['date_of_birth', '2000-02-29 AD'],
+        ['-date_of_birth', '9999-12-31 AD'],
+      ] as const) {
+        const res = await get({ sort, cursor: encodeCursor(query(sort), 2, key, 'Q-001') });
+        expect(res.statusCode, `${sort} ${key}: ${res.body}`).toBe(200);
+      }
+    });
+
+    it('a cursor of the wrong shape or types → 400 naming cursor', async () => {
+      const good = { v: 1, s: 'created_at', f: JSON.parse(Buffer.from(encodeCursor(query('created_at'), 2, null, 'x'), 'base64url').toString()).f, p: 2, k: null, i: 'Q-001' };
+      const forged: [string, unknown][] = [
+        ['p as text', { ...good, p: '2' }],
+        ['p zero', { ...good, p: 0 }],
+        ['p fractional', { ...good, p: 1.5 }],
+        ['p past safe integers', { ...good, p: 2 ** 60 }],
+        ['k a number', { ...good, k: 20240101 }],
+        ['k an object', { ...good, k: { toString: '2024-01-01' } }],
+        ['i a number', { ...good, i: 1 }],
+        ['i missing', { ...good, i: undefined }],
+        ['v as text', { ...good, v: '1' }],
+        ['an array', [good]],
+        ['null', null],
+        ['a number', 42],
+        ['a string', 'cursor'],
+      ];
+      for (const [label, payload] of forged) await expectCursorProblem({ sort: 'created_at', cursor: raw(payload) }, label);
+      // The untouched payload is a cursor.
+      expect((await get({ sort: 'created_at', cursor: raw(good) })).statusCode).toBe(200);
+    });
+
+    it('a cursor of another sort, or garbage of any length → 400 naming cursor', async () => {
+      const ofEmail = await (async () => (await ok({ sort: 'email', limit: 2 })).next_cursor!)();
+      await expectCursorProblem({ sort: 'created_at', cursor: ofEmail }, 'another sort');
+      await expectCursorProblem({ sort: 'date_of_birth', cursor: encodeCursor(query('created_at'), 2, '2024-01-01T00:00:00.000000 AD', 'Q-1') }, 'a timestamp key for a date sort');
+      await expectCursorProblem({ sort: 'created_at', cursor: 'A'.repeat(2048) }, '2 KB of garbage');
+      await expectCursorProblem({ sort: 'created_at', cursor: 'x'.repeat(10_240) }, '10 KB of garbage');
+      await expectCursorProblem({ sort: 'created_at', cursor: Buffer.from('\u0000\xff{'.repeat(100), 'latin1').toString('base64url') }, 'binary');
     });
   });
 

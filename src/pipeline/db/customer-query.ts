@@ -40,34 +40,44 @@ interface ColumnSpec {
   key: string;
   /** The cast that turns a cursor's key text back into the column's type. */
   cast: string;
-  /** The shape of a key text, checked before it reaches SQL. */
-  keyShape: RegExp;
+  /** Whether a key text is one the column can hold, checked before it reaches SQL. */
+  keyValid: (key: string) => boolean;
 }
 
 const ANY_TEXT = /^[^\u0000]*$/;
-const TIMESTAMP_KEY = /^(?:\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6} (?:AD|BC)|-?infinity)$/;
-const DATE_KEY = /^(?:\d{4,}-\d{2}-\d{2} (?:AD|BC)|-?infinity)$/;
+const TIMESTAMP_KEY = /^(?:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6} AD|-?infinity)$/;
+const DATE_KEY = /^(?:\d{4}-\d{2}-\d{2} AD|-?infinity)$/;
 const NUMERIC_KEY = /^(?:-?\d{1,20}(?:\.\d{1,20})?|NaN)$/;
+const isText = (key: string) => ANY_TEXT.test(key);
+/**
+ * A shape is not enough for dates: `2024-02-30` or hour 25 fit it, and
+ * PostgreSQL refuses to cast them ("date/time field value out of range", a
+ * 500). Keys must be real dates of the years a stored row has: ingested
+ * dates are validated as "YYYY-MM-DD" (years 0001-9999 AD, customer.ts).
+ */
+const isTimestampKey = (key: string) => TIMESTAMP_KEY.test(key) && (key.endsWith('infinity') || isValidTimestamp(key.slice(0, 19)));
+const isDateKey = (key: string) => DATE_KEY.test(key) && (key.endsWith('infinity') || isValidDate(key.slice(0, 10)));
+const isNumericKey = (key: string) => NUMERIC_KEY.test(key);
 
 // Keys of timestamps and dates are written with an explicit format (not the
 // session's DateStyle), era included; to_char cannot write infinity.
 const COLUMN_SPECS: Record<SortColumn, ColumnSpec> = {
-  customer_id: { nullable: false, key: 'c.customer_id', cast: 'text', keyShape: ANY_TEXT },
-  first_name: { nullable: false, key: 'c.first_name', cast: 'text', keyShape: ANY_TEXT },
-  last_name: { nullable: false, key: 'c.last_name', cast: 'text', keyShape: ANY_TEXT },
-  email: { nullable: false, key: 'c.email', cast: 'text', keyShape: ANY_TEXT },
+  customer_id: { nullable: false, key: 'c.customer_id', cast: 'text', keyValid: isText },
+  first_name: { nullable: false, key: 'c.first_name', cast: 'text', keyValid: isText },
+  last_name: { nullable: false, key: 'c.last_name', cast: 'text', keyValid: isText },
+  email: { nullable: false, key: 'c.email', cast: 'text', keyValid: isText },
   created_at: {
     nullable: true,
     key: `CASE WHEN isfinite(c.created_at) THEN to_char(c.created_at, 'YYYY-MM-DD"T"HH24:MI:SS.US BC') ELSE c.created_at::text END`,
     cast: 'timestamp',
-    keyShape: TIMESTAMP_KEY,
+    keyValid: isTimestampKey,
   },
-  account_balance: { nullable: true, key: 'c.account_balance::text', cast: 'numeric', keyShape: NUMERIC_KEY },
+  account_balance: { nullable: true, key: 'c.account_balance::text', cast: 'numeric', keyValid: isNumericKey },
   date_of_birth: {
     nullable: true,
     key: `CASE WHEN isfinite(c.date_of_birth) THEN to_char(c.date_of_birth, 'YYYY-MM-DD BC') ELSE c.date_of_birth::text END`,
     cast: 'date',
-    keyShape: DATE_KEY,
+    keyValid: isDateKey,
   },
 };
 
@@ -164,7 +174,7 @@ function decodeCursor(
   if (!wellFormed) return 'is not a cursor of this API';
   if (payload.s !== sortText(query.sort) || payload.f !== filtersHash(query.filters)) return CURSOR_MISMATCH;
   const key = payload.k as string | null;
-  if (key === null ? !spec.nullable : !spec.keyShape.test(key)) return 'is not a cursor of this API';
+  if (key === null ? !spec.nullable : !spec.keyValid(key)) return 'is not a cursor of this API';
   return { page: payload.p as number, after: { key, id: payload.i as string } };
 }
 

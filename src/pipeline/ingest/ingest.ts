@@ -13,7 +13,8 @@ import {
   createRun,
   failAbandonedRuns,
   finishRun,
-  runningRunId,
+  lockHolderRunId,
+  lockRun,
   type RunCounts,
 } from './runs-repository.js';
 
@@ -124,7 +125,7 @@ export async function runIngest(
     if (!rows[0]!.locked) {
       await client.query('ROLLBACK');
       release();
-      throw new IngestConflictError(await runningRunId(pool));
+      throw new IngestConflictError(await lockHolderRunId(pool));
     }
     // An ingest's merge may take long: the pool's statement timeout is for reads.
     await client.query(`SELECT set_config('statement_timeout', '0', true)`);
@@ -134,6 +135,8 @@ export async function runIngest(
     const abandoned = await failAbandonedRuns(pool);
     if (abandoned) log?.warn({ abandoned }, 'marked runs abandoned by a dead process as failed');
     runId = await createRun(pool, opts.sourceUrl);
+    // Committed above; this lock tells a conflicting ingest which run it met.
+    await lockRun(client, runId);
   } catch (err) {
     if (!released) {
       await client.query('ROLLBACK').catch(() => {});

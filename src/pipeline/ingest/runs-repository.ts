@@ -1,4 +1,5 @@
 // Run records (ingestion_runs) and rejected records: SQL only.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, PoolClient } from 'pg';
 
 export interface RunCounts {
@@ -30,7 +31,54 @@ const RUN_COLUMNS = `id::int AS id, status, source_url,
 /** Advisory-lock key of "an ingest is running" (any process, any replica). */
 export const INGEST_LOCK_KEY = 7_240_002;
 
+/**
+ * Class of a run's own advisory lock, (RUN_LOCK_CLASS, run id): the ingest
+ * takes it in the transaction that holds INGEST_LOCK_KEY, right after its
+ * run row is committed, so that pg_locks says which run holds the ingest.
+ */
+export const RUN_LOCK_CLASS = 7_240_003;
+
 type Queryable = Pool | PoolClient;
+
+/** Marks the lock holder's transaction as running `runId` (see RUN_LOCK_CLASS). */
+export async function lockRun(client: PoolClient, runId: number): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock($1, $2)', [RUN_LOCK_CLASS, runId]);
+}
+
+// The backend holding INGEST_LOCK_KEY (a one-bigint-key lock: classid is its
+// high half, objid its low half, objsubid 1) in this database, and the run
+// lock (two-int key: objsubid 2) that same backend holds, if any yet.
+const LOCK_HOLDER_SQL = `
+SELECT (SELECT r.objid::bigint::int FROM pg_locks r
+         WHERE r.locktype = 'advisory' AND r.granted AND r.pid = m.pid AND r.database = m.database
+           AND r.classid = $2::bigint::oid AND r.objsubid = 2
+         ORDER BY r.objid DESC LIMIT 1) AS run_id
+FROM pg_locks m
+WHERE m.locktype = 'advisory' AND m.granted AND m.objsubid = 1
+  AND m.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND m.classid = ($1::bigint >> 32)::oid AND m.objid = ($1::bigint & 4294967295)::oid`;
+
+/**
+ * The run of the ingest holding the lock, for the 409 of one that did not
+ * get it. The holder's run row and run lock come a few statements after
+ * its lock, so in that moment this looks again, for at most `waitMs`; a
+ * holder without a run (a session holding the key by hand) gives null
+ * then. When the lock is free again, the run that held it has just ended:
+ * the newest run.
+ */
+export async function lockHolderRunId(db: Pool, waitMs = 2000): Promise<number | null> {
+  const deadline = performance.now() + waitMs;
+  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+    const { rows } = await db.query<{ run_id: number | null }>(LOCK_HOLDER_SQL, [INGEST_LOCK_KEY, RUN_LOCK_CLASS]);
+    if (rows.length === 0) {
+      const newest = await db.query<{ id: number | null }>('SELECT max(id)::int AS id FROM ingestion_runs');
+      return newest.rows[0]?.id ?? null;
+    }
+    if (rows[0]!.run_id !== null) return rows[0]!.run_id;
+    if (performance.now() + delay > deadline) return null;
+    await sleep(delay);
+  }
+}
 
 export async function createRun(db: Queryable, sourceUrl: string): Promise<number> {
   const { rows } = await db.query<{ id: number }>(

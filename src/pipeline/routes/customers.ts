@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Pool } from 'pg';
+import { LIMITS } from '../../customer.js';
 import { BadRequestError, NotFoundError } from '../../http/errors.js';
 import { DEFAULT_LIMIT, MAX_PAGE, PageQuery } from '../../http/paging.js';
 import { isCustomerQuery, queryCustomers, resolveCustomerQuery, SORT_VALUES } from '../db/customer-query.js';
@@ -144,7 +145,11 @@ export const customersRoutes: FastifyPluginAsyncTypebox<{ pool: Pool; maxLimit: 
       schema: {
         summary: 'One stored customer by id',
         params: Type.Object({
-          customer_id: Type.String({ maxLength: 200, description: 'the customer_id of the record', examples: ['CUST-0001'] }),
+          customer_id: Type.String({
+            maxLength: LIMITS.customer_id,
+            description: `the customer_id of the record (at most ${LIMITS.customer_id} characters, as the record schema has it; longer: 400)`,
+            examples: ['CUST-0001'],
+          }),
         }),
         response: { 200: Type.Ref('Customer'), 404: Type.Ref('Problem'), 503: Type.Ref('Problem') },
       },
