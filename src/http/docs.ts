@@ -17,7 +17,39 @@ export interface DocsOptions {
   errorsFor?: (route: RouteOptions) => RouteErrors;
   /** Marks a route as needing the `bearer` security scheme. */
   needsAuth?: (route: RouteOptions) => boolean;
+  /** The groups of routes in Swagger UI, in order, and the one a route belongs to (by its URL). */
+  tags?: { name: string; description: string; routes: (url: string) => boolean }[];
 }
+
+type JsonObject = Record<string, unknown>;
+
+/**
+ * Swagger UI's "Try it out" fills every parameter with its first example at
+ * once, and the read API refuses some mixes (`page` with `cursor`) or finds
+ * nothing for others (an email and a prefix of another name). An optional
+ * query parameter's examples go into its description instead, so a route
+ * tried as it opens asks what a plain call asks. Required ones (path
+ * parameters) keep theirs: they are needed to call at all.
+ */
+function examplesIntoDescriptions(querystring: unknown): unknown {
+  const q = querystring as { properties?: Record<string, JsonObject>; required?: string[] } | undefined;
+  if (!q?.properties) return querystring;
+  const required = new Set(q.required ?? []);
+  const properties: Record<string, JsonObject> = {};
+  for (const [name, prop] of Object.entries(q.properties)) {
+    const { examples, ...rest } = prop as JsonObject & { examples?: unknown[] };
+    if (required.has(name) || !Array.isArray(examples) || examples.length === 0) {
+      properties[name] = prop;
+      continue;
+    }
+    const eg = examples.map((e) => `\`${String(e)}\``).join(', ');
+    properties[name] = { ...rest, description: `${String(rest.description ?? '').replace(/\.?\s*$/, '')}. Example${examples.length > 1 ? 's' : ''}: ${eg}` };
+  }
+  return { ...q, properties };
+}
+
+/** Summaries are shown as plain text: Markdown code marks in them would show as backticks. */
+const plain = (text: unknown) => (typeof text === 'string' ? text.replace(/`([^`]*)`/g, '$1') : text);
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -85,8 +117,12 @@ function documentProblems(route: RouteOptions, opts: DocsOptions): void {
       content: { [PROBLEM_MEDIA_TYPE]: { schema: { $ref }, example: problemExample(code, text) } },
     };
   }
+  const tag = opts.tags?.find((t) => t.routes(route.url));
   route.schema = {
     ...schema,
+    summary: plain(schema.summary) as string | undefined,
+    ...(schema.querystring ? { querystring: examplesIntoDescriptions(schema.querystring) } : {}),
+    ...(tag && !schema.tags ? { tags: [tag.name] } : {}),
     response: declared,
     ...(opts.needsAuth?.(route) ? { security: [{ bearer: [] }] } : {}),
   };
@@ -107,6 +143,7 @@ export async function registerDocs(
         ...info,
         description: `${info.description}\n\nEvery error is an RFC 9457 problem (\`${PROBLEM_MEDIA_TYPE}\`). A path no route has answers 404; a known path asked with another method answers 405 with \`Allow\`. Integer parameters take decimal digits only. A URL over ${MAX_URL_LENGTH} characters answers 414, a request line and headers over 16 KiB 431, a path that is not valid percent-encoded UTF-8 400. Every answer carries \`x-request-id\` (the caller's, when it sends a sane one).`,
       },
+      ...(opts.tags ? { tags: opts.tags.map(({ name, description }) => ({ name, description })) } : {}),
       ...(opts.needsAuth
         ? { components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'INGEST_API_KEY' } } } }
         : {}),

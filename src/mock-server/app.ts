@@ -58,11 +58,20 @@ export async function buildMockApp(opts: MockAppOptions): Promise<FastifyInstanc
 
   installErrorHandling(app);
   installResponseHeaders(app);
-  await registerDocs(app, {
-    title: 'customer-pipeline mock source API',
-    description: 'Serves customer records page by page, as the source of an ingest.',
-    version: '1.0.0',
-  });
+  await registerDocs(
+    app,
+    {
+      title: 'customer-pipeline mock source API',
+      description: 'Serves customer records page by page, as the source of an ingest.',
+      version: '1.0.0',
+    },
+    {
+      tags: [
+        { name: 'customers', description: 'The source records, page by page or by id', routes: (url) => url.startsWith('/api/customers') },
+        { name: 'operations', description: 'Liveness and metrics', routes: () => true },
+      ],
+    },
+  );
   installMetrics(app, new Registry());
   app.addSchema(CustomerSchema);
 
@@ -124,6 +133,7 @@ export async function buildMockApp(opts: MockAppOptions): Promise<FastifyInstanc
           customer_id: Type.String({
             maxLength: LIMITS.customer_id,
             description: `the record's customer_id (at most ${LIMITS.customer_id} characters, as the record schema has it; longer: 400)`,
+            examples: ['CUST-0001'],
           }),
         }),
         querystring: Type.Object(FaultQuery),

@@ -94,6 +94,11 @@ export async function buildPipelineApp(deps: PipelineAppDeps): Promise<FastifyIn
     },
     {
       needsAuth: apiKey ? (route) => isIngestRoute(route.url) : undefined,
+      tags: [
+        { name: 'customers', description: 'The stored customers: pages, filters, sort, cursors, lookups', routes: (url) => url.startsWith('/api/customers') },
+        { name: 'ingest', description: 'Ingest runs: start one, follow it, read its record and its rejected records', routes: isIngestRoute },
+        { name: 'operations', description: 'Liveness, readiness and metrics', routes: () => true },
+      ],
       errorsFor: (route) => {
         const errors: RouteErrors = {};
         if (route.url.startsWith('/api/') && route.url !== '/api/health') {

@@ -30,7 +30,7 @@ const CustomersQuery = (maxLimit: number) =>
         minLength: 1,
         maxLength: 320,
         description: 'Exact email address, case-insensitive.',
-        examples: ['Emma.Smith@example.com'],
+        examples: ['Liam.Johnson2@Example.com'],
       }),
     ),
     q: Type.Optional(
