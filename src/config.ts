@@ -166,7 +166,11 @@ export const SETTINGS = {
     default: 25_000,
     parse: int(1, 10_000_000),
   },
-  SOURCE_TIMEOUT_MS: { description: 'Timeout of one source request', default: 30_000, parse: int(1, 600_000) },
+  SOURCE_TIMEOUT_MS: {
+    description: 'Deadline of one source request, connecting to the last byte of the body (a timed-out request is retried)',
+    default: 30_000,
+    parse: int(1, 600_000),
+  },
   SOURCE_MAX_RETRIES: { description: 'Retries of one source page before the run fails', default: 5, parse: int(0, 100) },
   SOURCE_RETRY_BASE_MS: { description: 'First retry delay (doubles each retry, with jitter)', default: 200, parse: int(0, 60_000) },
   SOURCE_RETRY_MAX_MS: { description: 'Longest single retry delay', default: 10_000, parse: int(0, 600_000) },

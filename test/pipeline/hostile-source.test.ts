@@ -81,3 +81,94 @@ describe('a source whose records are odd', () => {
     expect(rejected.data[0].reasons).toEqual(['account_balance: must be a number or null']);
   });
 });
+
+/** The answer is a 502 problem naming the failed run, with no internals; the run is recorded failed with the same message. */
+async function expectFailedRun(pipeline: TestPipeline, result: Awaited<ReturnType<typeof ingest>>, error: RegExp) {
+  expect(result.status, result.text).toBe(502);
+  expect(result.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(result.body).toMatchObject({ status: 502, title: 'Bad Gateway', run_id: expect.any(Number) });
+  expect(result.body.detail).toMatch(error);
+  expect(result.text).not.toMatch(/\n\s+at |node_modules|\.ts:\d+/);
+  const stored = (await pipeline.app.inject(`/api/ingest/runs/${result.body.run_id}`)).json();
+  expect(stored).toMatchObject({ status: 'failed', inserted: 0, updated: 0, unchanged: 0 });
+  expect(stored.error).toMatch(error);
+  expect(stored.finished_at).not.toBeNull();
+  return stored;
+}
+
+/** Loads two customers from an honest source first, so that a failed run can be seen to leave them as they were. */
+async function seedCustomers() {
+  const honest = await startRawSource(({ page }, res) => json(res, 200, page === 1 ? pageBody(['S-1', 'S-2'].map(recordText)) : pageBody([])));
+  const pipeline = await buildTestPipeline(honest.url, {}, db);
+  expect((await pipeline.app.inject({ method: 'POST', url: '/api/ingest' })).statusCode).toBe(200);
+  await pipeline.close();
+  await honest.close();
+  return snapshot();
+}
+const snapshot = async () => (await db.pool.query('SELECT * FROM customers ORDER BY customer_id')).rows;
+
+/** Writes a body one byte every `everyMs`, until the client hangs up (or `bytes` are out). */
+function drip(body: string, everyMs: number, send: (c: string) => Promise<boolean>): void {
+  let i = 0;
+  const t = setInterval(() => {
+    if (i >= body.length) return clearInterval(t);
+    void send(body[i++]!).then((ok) => ok || clearInterval(t));
+  }, everyMs);
+}
+
+describe('a source that answers too slowly', () => {
+  const TIMEOUT = 300;
+  const body = pageBody(['T-1', 'T-2'].map(recordText));
+
+  it('times out a body that drips a byte every 50 ms (never a gap near SOURCE_TIMEOUT_MS), retries it, then fails the run', async () => {
+    const before = await seedCustomers();
+    const { source, pipeline } = await setup(
+      (_req, res, send) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+        drip(body, 50, send);
+      },
+      { SOURCE_TIMEOUT_MS: TIMEOUT, SOURCE_MAX_RETRIES: 2 },
+    );
+    const result = await ingest(pipeline);
+    const stored = await expectFailedRun(pipeline, result, /source page 1 failed: no complete answer within 300 ms \(SOURCE_TIMEOUT_MS\)/);
+    expect(stored.retries).toBe(2);
+    expect(source.requests).toBe(3);
+    // Each request was cut at its deadline: ~6 of its bytes, not the body.
+    for (const n of source.sent) expect(n).toBeLessThan(body.length / 4);
+    expect(result.elapsedMs).toBeLessThan(3 * TIMEOUT + 1500);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('times out headers that drip a byte at a time', async () => {
+    const { source, pipeline } = await setup(
+      (_req, res) => {
+        // Below node:http: a status line and headers that never finish.
+        const socket = res.socket!;
+        const head = `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-pad: ${'a'.repeat(1000)}\r\n`;
+        let i = 0;
+        const t = setInterval(() => (socket.destroyed || i >= head.length ? clearInterval(t) : socket.write(head[i++]!)), 50);
+      },
+      { SOURCE_TIMEOUT_MS: TIMEOUT, SOURCE_MAX_RETRIES: 1 },
+    );
+    const stored = await expectFailedRun(pipeline, await ingest(pipeline), /no complete answer within 300 ms \(SOURCE_TIMEOUT_MS\)/);
+    expect(stored.retries).toBe(1);
+    expect(source.requests).toBe(2);
+    expect(await snapshot()).toEqual([]);
+  });
+
+  it('retries a timed-out request as a transient error: the next answer loads', async () => {
+    const { source, pipeline } = await setup(
+      ({ page, n }, res, send) => {
+        if (page > 1) return json(res, 200, pageBody([]));
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+        if (n === 1) drip(body, 50, send);
+        else res.end(body);
+      },
+      { SOURCE_TIMEOUT_MS: TIMEOUT },
+    );
+    const result = await ingest(pipeline);
+    expect(result.status, result.text).toBe(200);
+    expect(result.body).toMatchObject({ inserted: 2, retries: 1 });
+    expect(source.requests).toBe(2);
+  });
+});

@@ -29,6 +29,7 @@ export interface RetryPolicy {
 
 export interface SourceClientOptions {
   baseUrl: string;
+  /** Deadline of one request, from connecting to the body's last byte (SOURCE_TIMEOUT_MS). */
   timeoutMs: number;
   connections: number;
   retry: RetryPolicy;
@@ -103,6 +104,11 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 
+/** The abort reason of a request past its deadline. */
+class DeadlineExceeded extends Error {
+  override name = 'DeadlineExceeded';
+}
+
 /** One request's outcome: a body, or why not and whether another request may fix it. */
 type Attempt =
   | { ok: true; body: Uint8Array }
@@ -117,28 +123,57 @@ export class SourceClient {
     this.basePath = u.pathname.replace(/\/+$/, '');
     this.pool = new Pool(u.origin, {
       connections: opts.connections,
-      headersTimeout: opts.timeoutMs,
-      bodyTimeout: opts.timeoutMs,
+      // request() holds each request to one deadline, headers and body
+      // together: undici's own timeouts only bound the wait for the headers
+      // and the gap between two chunks, which a body dripping a byte a
+      // second never exceeds.
+      headersTimeout: 0,
+      bodyTimeout: 0,
       connect: { timeout: opts.timeoutMs },
       keepAliveTimeout: 10_000,
     });
   }
 
-  /** One GET: the body of a 200, or why not. Never throws but for a cancelled run. */
+  /**
+   * One GET within SOURCE_TIMEOUT_MS, connection to last byte: the body of a
+   * 200, or why not. Never throws; a cancelled run is the caller's to see.
+   */
   private async request(path: string): Promise<Attempt> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new DeadlineExceeded('SOURCE_TIMEOUT_MS')), this.opts.timeoutMs);
+    const shutdown = this.opts.signal;
+    const onShutdown = () => deadline.abort(shutdown!.reason);
+    if (shutdown?.aborted) onShutdown();
+    else shutdown?.addEventListener('abort', onShutdown, { once: true });
+    try {
+      return await this.exchange(path, deadline.signal);
+    } finally {
+      clearTimeout(timer);
+      shutdown?.removeEventListener('abort', onShutdown);
+    }
+  }
+
+  private async exchange(path: string, signal: AbortSignal): Promise<Attempt> {
+    const timedOut = (): Attempt => ({
+      ok: false,
+      retry: true,
+      reason: `no complete answer within ${this.opts.timeoutMs} ms (SOURCE_TIMEOUT_MS)`,
+      retryAfterMs: null,
+    });
     let res: Dispatcher.ResponseData;
     try {
       res = await this.pool.request({
         path: this.basePath + path,
         method: 'GET',
         headers: { accept: 'application/json' },
-        signal: this.opts.signal,
+        signal,
       });
     } catch (err) {
+      if (signal.reason instanceof DeadlineExceeded) return timedOut();
       return { ok: false, retry: isTransient(err), reason: describe(err), retryAfterMs: null };
     }
     if (res.statusCode !== 200) {
-      await res.body.dump().catch(() => {});
+      await res.body.dump({ limit: 128 * 1024, signal }).catch(() => {});
       return {
         ok: false,
         retry: RETRY_STATUS.includes(res.statusCode),
@@ -149,7 +184,8 @@ export class SourceClient {
     try {
       return { ok: true, body: await res.body.bytes() };
     } catch (err) {
-      // A body cut short (reset, timeout) is a malformed page: ours to retry.
+      if (signal.reason instanceof DeadlineExceeded) return timedOut();
+      // A body cut short (a reset) is a malformed page: ours to retry.
       return { ok: false, retry: true, reason: `body read failed: ${describe(err)}`, retryAfterMs: null, malformed: true };
     }
   }
