@@ -171,6 +171,12 @@ export const SETTINGS = {
     default: 30_000,
     parse: int(1, 600_000),
   },
+  SOURCE_MAX_PAGE_BYTES: {
+    description:
+      'Largest source page body read, in bytes; a longer one (or a Content-Length past it) fails the run unread. The default is over twice a 100,000-record page of the mock',
+    default: 64 * 1024 * 1024,
+    parse: int(1024, 1024 * 1024 * 1024),
+  },
   SOURCE_MAX_RETRIES: { description: 'Retries of one source page before the run fails', default: 5, parse: int(0, 100) },
   SOURCE_RETRY_BASE_MS: { description: 'First retry delay (doubles each retry, with jitter)', default: 200, parse: int(0, 60_000) },
   SOURCE_RETRY_MAX_MS: { description: 'Longest single retry delay', default: 10_000, parse: int(0, 600_000) },

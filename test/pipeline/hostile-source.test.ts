@@ -172,3 +172,70 @@ describe('a source that answers too slowly', () => {
     expect(source.requests).toBe(2);
   });
 });
+
+describe('a source whose page is too large', () => {
+  const LIMIT = 1024 * 1024;
+
+  it('refuses a body that never ends as soon as it passes SOURCE_MAX_PAGE_BYTES, without reading on', async () => {
+    // Larger than the few MB loopback sockets buffer, so that the bound below says something.
+    const LIMIT = 8 * 1024 * 1024;
+    const before = await seedCustomers();
+    const chunk = Buffer.alloc(64 * 1024, ' ');
+    const { source, pipeline } = await setup(
+      async (_req, res, send) => {
+        res.writeHead(200, { 'content-type': 'application/json' }); // chunked, no length
+        await send('{"data":[');
+        while (await send(chunk));
+      },
+      { SOURCE_MAX_PAGE_BYTES: LIMIT, SOURCE_TIMEOUT_MS: 10_000 },
+    );
+    const result = await ingest(pipeline);
+    const stored = await expectFailedRun(pipeline, result, /source page 1 failed: its body \(refused unread past \d+ bytes\) is larger than SOURCE_MAX_PAGE_BYTES \(8388608 bytes\)/);
+    await source.closed(1);
+    // Not retried (the same page would be as large again), and not read on:
+    // what the server got out before the client hung up is the limit and
+    // what the sockets buffer, not the endless rest.
+    expect(stored.retries).toBe(0);
+    expect(source.requests).toBe(1);
+    expect(source.sent[0]).toBeGreaterThan(LIMIT);
+    expect(source.sent[0]).toBeLessThan(4 * LIMIT);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('refuses a Content-Length past SOURCE_MAX_PAGE_BYTES before reading the body', async () => {
+    const { source, pipeline } = await setup(
+      async (_req, res, send) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': 1024 ** 3 });
+        await send('{"data":[');
+      },
+      { SOURCE_MAX_PAGE_BYTES: LIMIT, SOURCE_TIMEOUT_MS: 10_000 },
+    );
+    const result = await ingest(pipeline);
+    await expectFailedRun(pipeline, result, /source page 1 failed: its body of 1073741824 bytes \(Content-Length\) is larger than SOURCE_MAX_PAGE_BYTES \(1048576 bytes\)/);
+    await source.closed(1);
+    expect(source.requests).toBe(1);
+    expect(result.elapsedMs).toBeLessThan(5_000); // not the 10 s deadline
+    expect(await snapshot()).toEqual([]);
+  });
+
+  it('loads a page of exactly SOURCE_MAX_PAGE_BYTES, chunked or with its length', async () => {
+    const records = ['L-1', 'L-2'].map(recordText);
+    const base = pageBody(records);
+    // Padded with spaces inside the envelope to exactly the limit.
+    const body = base.slice(0, -1) + ' '.repeat(LIMIT - Buffer.byteLength(base)) + '}';
+    expect(Buffer.byteLength(body)).toBe(LIMIT);
+    for (const chunked of [true, false]) {
+      const { pipeline } = await setup(
+        async (_req, res, send) => {
+          res.writeHead(200, chunked ? { 'content-type': 'application/json' } : { 'content-type': 'application/json', 'content-length': LIMIT });
+          for (let i = 0; i < body.length; i += 100_000) await send(body.slice(i, i + 100_000));
+          res.end();
+        },
+        { SOURCE_MAX_PAGE_BYTES: LIMIT },
+      );
+      const result = await ingest(pipeline);
+      expect(result.status, result.text).toBe(200);
+      expect(result.body).toMatchObject({ fetched: 2, rejected: 0 });
+    }
+  });
+});

@@ -25,6 +25,8 @@ export interface IngestOptions {
   /** Rows staged between two classifications against `customers` (INGEST_CHUNK_ROWS). */
   chunkRows: number;
   timeoutMs: number;
+  /** Largest page body read (SOURCE_MAX_PAGE_BYTES). */
+  maxPageBytes: number;
   retry: RetryPolicy;
 }
 
@@ -145,6 +147,7 @@ export async function runIngest(
   const source = new SourceClient({
     baseUrl: opts.sourceUrl,
     timeoutMs: opts.timeoutMs,
+    maxPageBytes: opts.maxPageBytes,
     connections: opts.concurrency,
     retry: opts.retry,
     signal: abort.signal,

@@ -31,6 +31,8 @@ export interface SourceClientOptions {
   baseUrl: string;
   /** Deadline of one request, from connecting to the body's last byte (SOURCE_TIMEOUT_MS). */
   timeoutMs: number;
+  /** Largest page body read (SOURCE_MAX_PAGE_BYTES): past it, the answer is refused unread. */
+  maxPageBytes: number;
   connections: number;
   retry: RetryPolicy;
   /** Called once per retry, with why. */
@@ -181,8 +183,23 @@ export class SourceClient {
         retryAfterMs: parseRetryAfter(res.headers['retry-after']),
       };
     }
+    const max = this.opts.maxPageBytes;
+    const tooLarge = (reason: string): Attempt => {
+      // Not read to its end: undici closes the connection, the source stops sending.
+      res.body.destroy();
+      return { ok: false, retry: false, reason: `${reason} is larger than SOURCE_MAX_PAGE_BYTES (${max} bytes)`, retryAfterMs: null };
+    };
+    const announced = Number(res.headers['content-length']);
+    if (announced > max) return tooLarge(`its body of ${announced} bytes (Content-Length)`);
     try {
-      return { ok: true, body: await res.body.bytes() };
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > max) return tooLarge(`its body (refused unread past ${size} bytes)`);
+        chunks.push(chunk);
+      }
+      return { ok: true, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) };
     } catch (err) {
       if (signal.reason instanceof DeadlineExceeded) return timedOut();
       // A body cut short (a reset) is a malformed page: ours to retry.
