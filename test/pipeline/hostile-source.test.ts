@@ -3,7 +3,7 @@
 // on a real PostgreSQL database, one per file.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PipelineAppDeps } from '../../src/pipeline/app.js';
-import { buildTestPipeline, type TestPipeline } from '../support/apps.js';
+import { buildTestPipeline, startMockSource, type TestPipeline } from '../support/apps.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { pageBody, recordText, startRawSource, type RawHandler } from '../support/raw-source.js';
 
@@ -237,5 +237,33 @@ describe('a source whose page is too large', () => {
       expect(result.status, result.text).toBe(200);
       expect(result.body).toMatchObject({ fetched: 2, rejected: 0 });
     }
+  });
+});
+
+describe('a source that refuses the request', () => {
+  it('reports the mock\'s own reason for refusing a page size above its MOCK_MAX_LIMIT', async () => {
+    const mock = await startMockSource([JSON.parse(recordText('R-1'))], 1000);
+    open.push(mock);
+    const pipeline = await buildTestPipeline(mock.url, { INGEST_PAGE_SIZE: 5000 }, db);
+    open.push(pipeline);
+    // The mock's 400 problem's detail, however its validation names the field.
+    const stored = await expectFailedRun(pipeline, await ingest(pipeline), /source page 1 failed: HTTP 400: \S*limit must be <= 1000$/);
+    expect(stored.retries).toBe(0); // a refusal is not retried
+    expect(await snapshot()).toEqual([]);
+  });
+
+  it('quotes a bounded, printable slice of a text answer, and nothing when it says nothing', async () => {
+    const text = `Forbidden:\u0000 your\r\n\u001b[31mkey\u202e expired ${'x'.repeat(10_000)}`;
+    const { pipeline } = await setup(({ n }, res) => {
+      if (n === 1) {
+        res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(text);
+      } else res.writeHead(404).end();
+    });
+    const stored = await expectFailedRun(pipeline, await ingest(pipeline), /source page 1 failed: HTTP 403: Forbidden: your \[31mkey expired x+…$/);
+    const quoted = stored.error.slice(stored.error.indexOf('HTTP 403: ') + 'HTTP 403: '.length);
+    expect(Array.from(quoted as string)).toHaveLength(201); // 200 characters and the ellipsis
+    expect(quoted).not.toMatch(/[\u0000-\u001f\u007f\u202e]/);
+    await expectFailedRun(pipeline, await ingest(pipeline), /source page 1 failed: HTTP 404$/);
   });
 });

@@ -106,6 +106,40 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 
+/** Bytes of an error answer read for its reason, and characters of it quoted. */
+const REASON_BYTES = 4096;
+const REASON_CHARS = 200;
+
+/**
+ * Why the source refused, from the start of its answer: a problem's (or any
+ * JSON error's) `detail`, `title`, `message` or `error`, else its text;
+ * control and format characters become spaces, and it is cut to
+ * REASON_CHARS characters. Null when it said nothing.
+ */
+async function sourceReason(res: Dispatcher.ResponseData): Promise<string | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= REASON_BYTES) break; // leaving the loop closes the body
+  }
+  const text = new TextDecoder().decode(Buffer.concat(chunks).subarray(0, REASON_BYTES));
+  let said = text;
+  if (/json/i.test(String(res.headers['content-type'] ?? ''))) {
+    try {
+      const e = JSON.parse(text) as Record<string, unknown>;
+      const field = [e.detail, e.title, e.message, e.error].find((v) => typeof v === 'string' && v.trim() !== '');
+      if (typeof field === 'string') said = field;
+    } catch {
+      // Not JSON after all, or cut at REASON_BYTES: its text will do.
+    }
+  }
+  const printable = said.replace(/[\p{C}\p{Z}]+/gu, ' ').trim();
+  const chars = Array.from(printable);
+  return chars.length === 0 ? null : chars.length > REASON_CHARS ? `${chars.slice(0, REASON_CHARS).join('')}…` : printable;
+}
+
 /** The abort reason of a request past its deadline. */
 class DeadlineExceeded extends Error {
   override name = 'DeadlineExceeded';
@@ -175,13 +209,15 @@ export class SourceClient {
       return { ok: false, retry: isTransient(err), reason: describe(err), retryAfterMs: null };
     }
     if (res.statusCode !== 200) {
-      await res.body.dump({ limit: 128 * 1024, signal }).catch(() => {});
-      return {
-        ok: false,
-        retry: RETRY_STATUS.includes(res.statusCode),
-        reason: `HTTP ${res.statusCode}`,
-        retryAfterMs: parseRetryAfter(res.headers['retry-after']),
-      };
+      const retry = RETRY_STATUS.includes(res.statusCode);
+      let reason = `HTTP ${res.statusCode}`;
+      if (retry) await res.body.dump({ limit: 128 * 1024, signal }).catch(() => {});
+      else {
+        // A refusal is final: say why, in the source's own words.
+        const said = await sourceReason(res).catch(() => null);
+        if (said) reason += `: ${said}`;
+      }
+      return { ok: false, retry, reason, retryAfterMs: parseRetryAfter(res.headers['retry-after']) };
     }
     const max = this.opts.maxPageBytes;
     const tooLarge = (reason: string): Attempt => {
