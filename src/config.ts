@@ -166,6 +166,21 @@ export const SETTINGS = {
     default: 25_000,
     parse: int(1, 10_000_000),
   },
+  INGEST_MAX_PAGES: {
+    description: 'Most source pages one ingest reads (the short or empty last one included); a source still sending full pages past it fails the run',
+    default: 1_000_000,
+    parse: int(1, 1_000_000_000),
+  },
+  INGEST_MAX_RECORDS: {
+    description: 'Most source records one ingest reads, valid or not; past it the run fails',
+    default: 50_000_000,
+    parse: int(1, 10_000_000_000),
+  },
+  INGEST_MAX_DURATION_MS: {
+    description: 'Longest one ingest may spend reading the source (6 h); past it the run fails',
+    default: 6 * 3600_000,
+    parse: int(1000, 7 * 24 * 3600_000),
+  },
   SOURCE_TIMEOUT_MS: {
     description: 'Deadline of one source request, connecting to the last byte of the body (a timed-out request is retried)',
     default: 30_000,

@@ -267,3 +267,57 @@ describe('a source that refuses the request', () => {
     await expectFailedRun(pipeline, await ingest(pipeline), /source page 1 failed: HTTP 404$/);
   });
 });
+
+describe('a source that never ends its pages', () => {
+  /** A full page of `limit` records, ids unique per page and position. */
+  const fullPage = (page: number, limit: number) => pageBody(Array.from({ length: limit }, (_, i) => recordText(`P${page}-${i}`)));
+
+  it('stops at INGEST_MAX_PAGES when every page comes back full', async () => {
+    const before = await seedCustomers();
+    const { source, pipeline } = await setup(({ page, limit }, res) => json(res, 200, fullPage(page, limit)), { INGEST_MAX_PAGES: 20, INGEST_CONCURRENCY: 4 });
+    const result = await ingest(pipeline);
+    const stored = await expectFailedRun(pipeline, result, /run stopped at INGEST_MAX_PAGES \(20 pages\): every page came back full/);
+    expect(stored).toMatchObject({ pages: 20, fetched: 200 });
+    expect(source.requests).toBe(20); // not one page more than allowed
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('stops at INGEST_MAX_RECORDS when the source ignores `page` and sends the same full page every time', async () => {
+    const before = await seedCustomers();
+    const { source, pipeline } = await setup((_req, res) => json(res, 200, fullPage(1, 10)), { INGEST_MAX_RECORDS: 95 });
+    const stored = await expectFailedRun(pipeline, await ingest(pipeline), /run stopped at INGEST_MAX_RECORDS \(95 records\): 100 read by page \d+/);
+    expect(source.requests).toBeLessThanOrEqual(10 + 2); // what was in flight when the 10th page came in
+    expect(stored.inserted).toBe(0);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('stops at INGEST_MAX_DURATION_MS, full pages or not, cutting the request in flight', async () => {
+    const before = await seedCustomers();
+    // Full pages, then page 5 drips forever (well within SOURCE_TIMEOUT_MS between bytes, and in total below it too).
+    const { source, pipeline } = await setup(
+      ({ page, limit }, res, send) => {
+        if (page < 5) return json(res, 200, fullPage(page, limit));
+        res.writeHead(200, { 'content-type': 'application/json' });
+        drip(fullPage(page, limit), 20, send);
+      },
+      { INGEST_MAX_DURATION_MS: 600, SOURCE_TIMEOUT_MS: 20_000, INGEST_CONCURRENCY: 1 },
+    );
+    const result = await ingest(pipeline);
+    const stored = await expectFailedRun(pipeline, result, /run stopped at INGEST_MAX_DURATION_MS \(600 ms\): 4 pages read/);
+    expect(stored).toMatchObject({ pages: 4, retries: 0 });
+    await source.closed(5); // the dripping request was closed, not left to run
+    expect(source.requests).toBe(5);
+    expect(result.elapsedMs).toBeLessThan(3_000);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('loads an honest source whose last page is the last one INGEST_MAX_PAGES allows', async () => {
+    const mock = await startMockSource(Array.from({ length: 25 }, (_, i) => JSON.parse(recordText(`H-${i}`))), 1000);
+    open.push(mock);
+    const pipeline = await buildTestPipeline(mock.url, { INGEST_PAGE_SIZE: 10, INGEST_MAX_PAGES: 3, INGEST_MAX_RECORDS: 25 }, db);
+    open.push(pipeline);
+    const result = await ingest(pipeline);
+    expect(result.status, result.text).toBe(200);
+    expect(result.body).toMatchObject({ pages: 3, inserted: 25 });
+  });
+});

@@ -37,7 +37,7 @@ export interface SourceClientOptions {
   retry: RetryPolicy;
   /** Called once per retry, with why. */
   onRetry?: (info: { page: number | null; attempt: number; delayMs: number; reason: string }) => void;
-  /** Aborts every request in flight and every wait (shutdown). */
+  /** Aborts every request in flight and every wait (shutdown; a SourceError as reason is thrown as it is). */
   signal?: AbortSignal;
 }
 
@@ -252,7 +252,7 @@ export class SourceClient {
     const policy = this.opts.retry;
     for (let retries = 0; ; retries++) {
       let failed = await this.request(`/api/customers?page=${page}&limit=${limit}`);
-      if (this.opts.signal?.aborted) throw new SourceError('ingest cancelled', page);
+      if (this.opts.signal?.aborted) throw this.stopped(page);
       if (failed.ok) {
         const prepared = prepare(page, failed.body);
         if (prepared.ok) return prepared;
@@ -269,9 +269,15 @@ export class SourceClient {
       if (overBudget) throw new SourceError(malformed ? `${what} (${reason}); ${overBudget}` : `${what}: ${reason}; ${overBudget}`, page);
       this.opts.onRetry?.({ page, attempt: retries + 1, delayMs, reason });
       await sleep(delayMs, this.opts.signal).catch(() => {
-        throw new SourceError('ingest cancelled', page);
+        throw this.stopped(page);
       });
     }
+  }
+
+  /** Why the run's signal stopped us: its own SourceError (a run limit), else a cancellation. */
+  private stopped(page: number): SourceError {
+    const reason: unknown = this.opts.signal?.reason;
+    return reason instanceof SourceError ? reason : new SourceError('ingest cancelled', page);
   }
 
   private waitedMs = 0;
