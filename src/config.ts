@@ -171,7 +171,32 @@ export const SETTINGS = {
     default: 25_000,
     parse: int(1, 10_000_000),
   },
-  SOURCE_TIMEOUT_MS: { description: 'Timeout of one source request', default: 30_000, parse: int(1, 600_000) },
+  INGEST_MAX_PAGES: {
+    description: 'Most source pages one ingest reads (the short or empty last one included); a source still sending full pages past it fails the run',
+    default: 1_000_000,
+    parse: int(1, 1_000_000_000),
+  },
+  INGEST_MAX_RECORDS: {
+    description: 'Most source records one ingest reads, valid or not; past it the run fails',
+    default: 50_000_000,
+    parse: int(1, 10_000_000_000),
+  },
+  INGEST_MAX_DURATION_MS: {
+    description: 'Longest one ingest may spend reading the source (6 h); past it the run fails',
+    default: 6 * 3600_000,
+    parse: int(1000, 7 * 24 * 3600_000),
+  },
+  SOURCE_TIMEOUT_MS: {
+    description: 'Deadline of one source request, connecting to the last byte of the body (a timed-out request is retried)',
+    default: 30_000,
+    parse: int(1, 600_000),
+  },
+  SOURCE_MAX_PAGE_BYTES: {
+    description:
+      'Largest source page body read, in bytes; a longer one (or a Content-Length past it) fails the run unread. The default is over twice a 100,000-record page of the mock',
+    default: 64 * 1024 * 1024,
+    parse: int(1024, 1024 * 1024 * 1024),
+  },
   SOURCE_MAX_RETRIES: { description: 'Retries of one source page before the run fails', default: 5, parse: int(0, 100) },
   SOURCE_RETRY_BASE_MS: { description: 'First retry delay (doubles each retry, with jitter)', default: 200, parse: int(0, 60_000) },
   SOURCE_RETRY_MAX_MS: { description: 'Longest single retry delay', default: 10_000, parse: int(0, 600_000) },

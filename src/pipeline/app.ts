@@ -22,7 +22,7 @@ export interface PipelineAppDeps {
   pool: Pool;
   config: Pick<
     Config,
-    'sourceUrl' | 'INGEST_PAGE_SIZE' | 'INGEST_CONCURRENCY' | 'INGEST_WORK_MEM' | 'INGEST_CHUNK_ROWS' | 'SOURCE_TIMEOUT_MS' | 'SOURCE_MAX_RETRIES' | 'SOURCE_RETRY_BASE_MS' | 'SOURCE_RETRY_MAX_MS' | 'SOURCE_RETRY_BUDGET_MS'
+    'sourceUrl' | 'INGEST_PAGE_SIZE' | 'INGEST_CONCURRENCY' | 'INGEST_WORK_MEM' | 'INGEST_CHUNK_ROWS' | 'INGEST_MAX_PAGES' | 'INGEST_MAX_RECORDS' | 'INGEST_MAX_DURATION_MS' | 'SOURCE_TIMEOUT_MS' | 'SOURCE_MAX_PAGE_BYTES' | 'SOURCE_MAX_RETRIES' | 'SOURCE_RETRY_BASE_MS' | 'SOURCE_RETRY_MAX_MS' | 'SOURCE_RETRY_BUDGET_MS'
   > &
     // Operations and security; each is off (or the default) when absent.
     Partial<Pick<Config, 'LOG_REQUESTS' | 'INGEST_API_KEY' | 'RATE_LIMIT_PER_MINUTE' | 'CORS_ORIGINS'>>;
@@ -39,7 +39,9 @@ export function ingestOptions(config: PipelineAppDeps['config']): IngestOptions 
     workMem: config.INGEST_WORK_MEM,
     chunkRows: config.INGEST_CHUNK_ROWS,
     timeoutMs: config.SOURCE_TIMEOUT_MS,
+    maxPageBytes: config.SOURCE_MAX_PAGE_BYTES,
     retry: { maxRetries: config.SOURCE_MAX_RETRIES, baseMs: config.SOURCE_RETRY_BASE_MS, maxMs: config.SOURCE_RETRY_MAX_MS, budgetMs: config.SOURCE_RETRY_BUDGET_MS },
+    limits: { maxPages: config.INGEST_MAX_PAGES, maxRecords: config.INGEST_MAX_RECORDS, maxDurationMs: config.INGEST_MAX_DURATION_MS },
   };
 }
 

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { generateRecord } from '../../src/mock-server/dataset.js';
 import { scanPage } from '../../src/pipeline/ingest/page-scan.js';
 import { parsePage, preparePage, recordRow } from '../../src/pipeline/ingest/prepare-page.js';
+import { recordSpans } from '../../src/pipeline/ingest/record-spans.js';
 
 const PAGE = 7;
 
@@ -20,9 +21,9 @@ function view(p: ReturnType<typeof parsePage>) {
 /** Checks the scan against the reference on one body; says which path took it and how many records it left to JSON.parse. */
 function check(body: Buffer, label = ''): { outcome: Outcome; slowRecords: number } {
   let slowRecords = 0;
-  const fast = scanPage(PAGE, body, (page, pos, raw) => {
+  const fast = scanPage(PAGE, body, (page, pos, raw, source) => {
     slowRecords++;
-    return recordRow(page, pos, raw);
+    return recordRow(page, pos, raw, source);
   });
   const ref = parsePage(PAGE, body);
   const msg = `${label}: ${body.toString('latin1').slice(0, 400)}`;
@@ -201,5 +202,79 @@ describe('page scan', () => {
     expect(counts.scanned).toBeGreaterThan(1000);
     expect(counts['stepped aside']).toBeGreaterThan(500);
     expect(counts.slowRecords).toBeGreaterThan(300);
+  });
+});
+
+/** The rejected rows of a prepared page: position, payload and reasons, read back from COPY text. */
+function rejectedOf(p: ReturnType<typeof parsePage>): { pos: number; payload: string; reasons: string }[] {
+  if (!p.ok) throw new Error(p.reason);
+  const unescape = (f: string) => f.replace(/\\([\\tnr])/g, (_, c: string) => ({ t: '\t', n: '\n', r: '\r' })[c] ?? c);
+  return Buffer.from(p.rows)
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.split('\t'))
+    .filter((f) => f[12] !== '\\N')
+    .map((f) => ({ pos: Number(f[1]), payload: unescape(f[11]!), reasons: unescape(f[12]!) }));
+}
+
+describe('rejected records', () => {
+  const deep = (n: number, inner = '1') => '['.repeat(n) + inner + ']'.repeat(n);
+
+  it('keep their payload exactly as the source wrote it, on the scan and on the reference alike', () => {
+    const bad = [
+      withField(41, 'account_balance', '1e400'),
+      // Rejected for its email; its 1.0 and its spacing stay as written.
+      `{ "email" : "nope",\n  "customer_id":"C-42", "first_name":"A", "last_name":"B", "account_balance": 1.0, "z": -0.0E+00 }`,
+      `{"last_name":"Ł\\u00f3d\\u017a","customer_id":"C-43","first_name":"\\ud800"}`,
+    ];
+    const body = page([generated(40), ...bad, generated(44)]);
+    // A key written with an escape: the scan steps aside and parsePage decides alone.
+    const escaped = Buffer.from(body.toString('utf8').replace('"data"', '"d\\u0061ta"'));
+    for (const b of [body, escaped]) {
+      const rejected = rejectedOf(preparePage(PAGE, b));
+      expect(rejected.map((r) => [r.pos, r.payload])).toEqual(bad.map((text, k) => [k + 1, text]));
+      expect(rejected[0]!.reasons).toMatch(/account_balance: must be a number/);
+    }
+    expect(check(body).outcome).toBe('scanned');
+    expect(check(escaped).outcome).toBe('stepped aside');
+  });
+
+  it('nested 10,000 levels deep, in a known field, an unknown one or as the record itself, are one rejected record each', () => {
+    const deepRecords = [
+      withField(51, 'first_name', deep(10_000, '"x"')),
+      withField(52, 'notes', deep(10_000)),
+      deep(10_000),
+      withField(53, 'address', deep(5_000, '{"a":' + deep(5_000) + '}')),
+    ];
+    const body = page([generated(50), ...deepRecords, generated(54)]);
+    const parsed = parsePage(PAGE, body);
+    expect(parsed).toMatchObject({ ok: true, records: 6, rejected: 3 });
+    const rejected = rejectedOf(parsed);
+    expect(rejected.map((r) => r.pos)).toEqual([1, 3, 4]);
+    expect(rejected.map((r) => r.payload)).toEqual([deepRecords[0], deepRecords[2], deepRecords[3]]);
+    expect(rejected[0]!.reasons).toMatch(/first_name: must be a string/);
+    expect(rejected[1]!.reasons).toMatch(/record: must be a JSON object/);
+    expect(rejected[2]!.reasons).toMatch(/address: must be a string or null/);
+    expect(check(body).outcome).toBe('scanned');
+  });
+
+  it('a page nested deep instead of an object is a malformed page, not a crash; deep envelope fields are ignored', () => {
+    expect(preparePage(PAGE, Buffer.from(deep(100_000)))).toEqual({ ok: false, reason: 'body is not a JSON object' });
+    expect(preparePage(PAGE, Buffer.from(`{"data":${deep(100_000)}}`))).toMatchObject({ ok: true, records: 1, rejected: 1 });
+    const meta = page([generated(60)], (data) => `{"meta":${deep(100_000)},"data":${data}}`);
+    expect(preparePage(PAGE, meta)).toMatchObject({ ok: true, records: 1, rejected: 0 });
+  });
+
+  it('are found where JSON.parse finds them: the last "data" key, any key spelling, any spacing', () => {
+    const text = (b: string) => {
+      const buf = Buffer.from(b);
+      const spans = recordSpans(buf)!;
+      return Array.from({ length: spans.length / 2 }, (_, k) => buf.subarray(spans[2 * k], spans[2 * k + 1]).toString());
+    };
+    expect(text('{"data":[1],"data":[ "a" , {"b":"]"} ,[[]],null ]}')).toEqual(['"a"', '{"b":"]"}', '[[]]', 'null']);
+    expect(text('\ufeff { "x" : {"data":[9]}, "d\\u0061ta" : [ 1e400,\n-1.0 ] }')).toEqual(['1e400', '-1.0']);
+    expect(text('{"data":[]}')).toEqual([]);
+    expect(recordSpans(Buffer.from('{"total":1}'))).toBeNull();
   });
 });

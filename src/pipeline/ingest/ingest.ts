@@ -27,7 +27,24 @@ export interface IngestOptions {
   /** Rows staged between two classifications against `customers` (INGEST_CHUNK_ROWS). */
   chunkRows: number;
   timeoutMs: number;
+  /** Largest page body read (SOURCE_MAX_PAGE_BYTES). */
+  maxPageBytes: number;
   retry: RetryPolicy;
+  limits: RunLimits;
+}
+
+/**
+ * How far one run follows a source that never ends its pages (every page
+ * full, or the same full page whatever `page` asks): past any of these the
+ * run fails, nothing merged. Far above what an honest source reaches.
+ */
+export interface RunLimits {
+  /** Pages fetched, the short or empty last one included (INGEST_MAX_PAGES). */
+  maxPages: number;
+  /** Records fetched, valid or not (INGEST_MAX_RECORDS). */
+  maxRecords: number;
+  /** Time spent reading the source (INGEST_MAX_DURATION_MS). */
+  maxDurationMs: number;
 }
 
 export interface IngestResult extends RunCounts {
@@ -155,6 +172,7 @@ export async function runIngest(
   const source = new SourceClient({
     baseUrl: opts.sourceUrl,
     timeoutMs: opts.timeoutMs,
+    maxPageBytes: opts.maxPageBytes,
     connections: opts.concurrency,
     retry: opts.retry,
     signal: abort.signal,
@@ -223,12 +241,55 @@ export async function runIngest(
 }
 
 /**
- * Fetches every page: page 1 first (it tells the page size the source really
- * applies and its total), then the rest with bounded concurrency. The end is
- * a short or empty page: the data decides, not `total`, which only bounds how
- * far ahead we speculate. Each worker stages its page before fetching the
- * next, so at most `concurrency` pages are in memory at once.
+ * A run's reading of the source against its RunLimits: counts the pages and
+ * records read, and stops the run (aborting its requests and waits, which
+ * then throw this reason) when its time is up.
  */
+class RunBudget {
+  private pages = 0;
+  private records = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly limits: RunLimits,
+    abort: AbortController,
+  ) {
+    this.timer = setTimeout(() => {
+      abort.abort(
+        new SourceError(`run stopped at INGEST_MAX_DURATION_MS (${limits.maxDurationMs} ms): ${this.pages} pages read and the source had not ended them`),
+      );
+    }, limits.maxDurationMs);
+  }
+
+  /** Page p may be fetched; past INGEST_MAX_PAGES it may not. */
+  allows(p: number): boolean {
+    return p <= this.limits.maxPages;
+  }
+
+  /** Every page allowed came back full. */
+  outOfPages(): SourceError {
+    return new SourceError(`run stopped at INGEST_MAX_PAGES (${this.limits.maxPages} pages): every page came back full and the source had not ended them`);
+  }
+
+  /** Books page p; throws past INGEST_MAX_RECORDS. */
+  read(p: number, page: PreparedPage): PreparedPage {
+    this.pages++;
+    this.records += page.records;
+    if (this.records > this.limits.maxRecords) {
+      throw new SourceError(
+        `run stopped at INGEST_MAX_RECORDS (${this.limits.maxRecords} records): ${this.records} read by page ${p} and the source had not ended its pages`,
+        p,
+      );
+    }
+    return page;
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+/** Every page of the source (readPages) within the run's limits. */
 async function fetchAllPages(
   source: SourceClient,
   opts: IngestOptions,
@@ -236,7 +297,30 @@ async function fetchAllPages(
   stage: (p: PreparedPage) => Promise<void>,
   onExpected: (pages: number | null) => void,
 ): Promise<void> {
-  const first = await source.fetchPage(1, opts.pageSize, preparePage);
+  const budget = new RunBudget(opts.limits, abort);
+  try {
+    await readPages(source, opts, abort, budget, stage, onExpected);
+  } finally {
+    budget.stop();
+  }
+}
+
+/**
+ * Fetches every page: page 1 first (it tells the page size the source really
+ * applies and its total), then the rest with bounded concurrency. The end is
+ * a short or empty page: the data decides, not `total`, which only bounds how
+ * far ahead we speculate. Each worker stages its page before fetching the
+ * next, so at most `concurrency` pages are in memory at once.
+ */
+async function readPages(
+  source: SourceClient,
+  opts: IngestOptions,
+  abort: AbortController,
+  budget: RunBudget,
+  stage: (p: PreparedPage) => Promise<void>,
+  onExpected: (pages: number | null) => void,
+): Promise<void> {
+  const first = budget.read(1, await source.fetchPage(1, opts.pageSize, preparePage));
   let size = Math.min(opts.pageSize, first.limit ?? opts.pageSize);
   if (first.records > 0 && first.records < size && (first.total ?? 0) > first.records) {
     size = first.records; // the source caps the page size without saying so
@@ -273,10 +357,17 @@ async function fetchAllPages(
         await new Promise<void>((r) => waiters.push(r));
         continue;
       }
+      // Past the last page allowed, once the pages before it are in: none
+      // of them was short, so the source has not ended.
+      if (!budget.allows(p)) {
+        if (inFlight === 0) throw budget.outOfPages();
+        await new Promise<void>((r) => waiters.push(r));
+        continue;
+      }
       next++;
       inFlight++;
       try {
-        const page = await source.fetchPage(p, size, preparePage);
+        const page = budget.read(p, await source.fetchPage(p, size, preparePage));
         if (page.total !== null && page.total > total) {
           total = page.total;
           onExpected(expected());
@@ -306,8 +397,8 @@ async function fetchAllPages(
     ),
   );
   if (failure !== null) throw failure;
-  // Stopped between requests (shutdown while pages were being prepared or
-  // staged): the workers end quietly, and a run that did not read every page
-  // must not be merged.
-  if (abort.signal.aborted) throw new SourceError('ingest cancelled');
+  // Stopped between requests (shutdown or out of time, while pages were
+  // being prepared or staged): the workers end quietly, and a run that did
+  // not read every page must not be merged.
+  if (abort.signal.aborted) throw abort.signal.reason instanceof SourceError ? abort.signal.reason : new SourceError('ingest cancelled');
 }

@@ -17,14 +17,14 @@
 // only what it fully understands: well-formed JSON whose records' fields are
 // strings without escapes (ASCII or 2–3-byte UTF-8), numbers in plain decimal
 // form, or null, and whose values pass the record's checks. A record it does
-// not accept is handed, as JSON.parse of its own bytes, to the same function
-// parsePage() uses per record; anything wrong with the page's structure gives
-// null. test/pipeline/prepare-page.test.ts holds the two to the same output
+// not accept is handed, as JSON.parse of its own bytes (and those bytes, its
+// payload if rejected), to the same function parsePage() uses per record;
+// anything wrong with the page's structure gives null. test/pipeline/prepare-page.test.ts holds the two to the same output
 // on generated, seed and mutated pages.
 import { EMAIL_RE, FIELDS, LIMITS, fastDate, fastTimestamp } from '../../customer.js';
 
-/** One record the scan did not accept, as parsePage() would make its row. */
-export type RecordRow = (page: number, pos: number, raw: unknown) => { row: string; rejected: boolean };
+/** One record the scan did not accept, as parsePage() would make its row (`source`: the record's own text). */
+export type RecordRow = (page: number, pos: number, raw: unknown, source: () => string) => { row: string; rejected: boolean };
 
 export interface ScannedPage {
   records: number;
@@ -390,13 +390,14 @@ function scanData(b: Uint8Array, i: number, page: number, out: Out, counts: { re
     } else {
       const e = skipValue(b, i);
       if (e < 0) return -1;
+      const text = decoder.decode(b.subarray(i, e));
       let raw: unknown;
       try {
-        raw = JSON.parse(decoder.decode(b.subarray(i, e)));
+        raw = JSON.parse(text);
       } catch {
         return -1;
       }
-      const r = slow(page, pos, raw);
+      const r = slow(page, pos, raw, () => text);
       if (r.rejected) counts.rejected++;
       const row = Buffer.from(r.row);
       out.reserve(row.length);

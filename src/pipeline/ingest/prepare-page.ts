@@ -8,6 +8,7 @@
 import { validateCustomer } from '../../customer.js';
 import { rejectedRow, stagingRow } from './loader.js';
 import { scanPage } from './page-scan.js';
+import { recordSpans, recordText } from './record-spans.js';
 
 export interface PreparedPage {
   ok: true;
@@ -36,11 +37,17 @@ export function preparePage(page: number, body: Uint8Array): PreparedPage | Malf
   return scanned ? { ok: true, page, ...scanned } : parsePage(page, body);
 }
 
-/** One record's COPY row: staged when valid, rejected with its reasons when not. */
-export function recordRow(page: number, pos: number, raw: unknown): { row: string; rejected: boolean } {
+/**
+ * One record's COPY row: staged when valid, rejected with its reasons when
+ * not, its payload the record's own text as the source sent it (`source`,
+ * asked for only then). Not JSON.stringify(raw): that rewrites numbers
+ * (1e400 → null) and recurses (a record nested 10,000 deep overflowed the
+ * stack and failed the run).
+ */
+export function recordRow(page: number, pos: number, raw: unknown, source: () => string): { row: string; rejected: boolean } {
   const v = validateCustomer(raw);
   if (v.ok) return { row: stagingRow(page, pos, v.value), rejected: false };
-  return { row: rejectedRow(page, pos, v.customerId, JSON.stringify(raw) ?? 'null', v.reasons), rejected: true };
+  return { row: rejectedRow(page, pos, v.customerId, source(), v.reasons), rejected: true };
 }
 
 /** The reference preparation: decode, JSON.parse, validate and encode each record (page-scan.ts is held to it). */
@@ -64,8 +71,16 @@ export function parsePage(page: number, body: Uint8Array): PreparedPage | Malfor
   // 450 ms for += and TextEncoder (a scratch measurement on 1000-record pages).
   const rows: string[] = new Array(data.length);
   let rejected = 0;
+  // Found once, when a record is rejected: where each record's text is.
+  let spans: Int32Array | null = null;
+  const source = (pos: number) => () => {
+    spans ??= recordSpans(body);
+    // JSON.parse took the body: its records are there to find.
+    if (spans === null || spans.length !== 2 * data.length) throw new Error(`page ${page}: record ${pos} not found in the body`);
+    return recordText(body, spans, pos);
+  };
   for (let pos = 0; pos < data.length; pos++) {
-    const r = recordRow(page, pos, data[pos]);
+    const r = recordRow(page, pos, data[pos], source(pos));
     rows[pos] = r.row;
     if (r.rejected) rejected++;
   }

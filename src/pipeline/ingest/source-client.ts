@@ -1,8 +1,9 @@
-// Reads pages of the source API over a keep-alive undici pool. Transport
-// errors, timeouts, 5xx and 429 are retried by undici's RetryAgent with a
-// retry policy of ours (exponential backoff, full jitter, Retry-After); a page
-// whose body is malformed is re-requested under the same policy.
-import { Pool, RetryAgent, type Dispatcher } from 'undici';
+// Reads pages of the source API over a keep-alive undici pool, in one retry
+// loop (fetchPage): transport errors, timeouts, 5xx and 429 are retried with
+// exponential backoff, full jitter and Retry-After, and so is a page whose
+// body is cut short or malformed; every retry of a page counts against
+// SOURCE_MAX_RETRIES, every wait against the run's SOURCE_RETRY_BUDGET_MS.
+import { Pool, type Dispatcher } from 'undici';
 import type { MalformedPage, PreparedPage } from './prepare-page.js';
 
 export class SourceError extends Error {
@@ -28,27 +29,16 @@ export interface RetryPolicy {
 
 export interface SourceClientOptions {
   baseUrl: string;
+  /** Deadline of one request, from connecting to the body's last byte (SOURCE_TIMEOUT_MS). */
   timeoutMs: number;
+  /** Largest page body read (SOURCE_MAX_PAGE_BYTES): past it, the answer is refused unread. */
+  maxPageBytes: number;
   connections: number;
   retry: RetryPolicy;
   /** Called once per retry, with why. */
   onRetry?: (info: { page: number | null; attempt: number; delayMs: number; reason: string }) => void;
-  /** Aborts every request in flight and every wait (shutdown). */
+  /** Aborts every request in flight and every wait (shutdown; a SourceError as reason is thrown as it is). */
   signal?: AbortSignal;
-}
-
-/** Per-request state shared with the retry policy: has the response reached us? */
-interface Attempt {
-  responded: boolean;
-}
-
-/**
- * Retries spent on one page, by undici's RetryAgent (transport errors, 5xx,
- * 429) and by fetchPage (malformed bodies) alike: SOURCE_MAX_RETRIES bounds
- * their sum, so a page costs at most SOURCE_MAX_RETRIES + 1 requests.
- */
-interface PageRetries {
-  used: number;
 }
 
 const RETRY_STATUS = [408, 425, 429, 500, 502, 503, 504];
@@ -90,6 +80,12 @@ export function retryDelay(policy: RetryPolicy, attempt: number, retryAfterMs: n
   return retryAfterMs === null ? jittered : Math.max(retryAfterMs, jittered);
 }
 
+/** A transport error another request may not meet: a reset, a refused connection, a timeout. */
+function isTransient(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && RETRY_CODES.includes(code);
+}
+
 function describe(err: unknown): string {
   const e = err as { statusCode?: number; code?: string; message?: string };
   if (e.statusCode) return `HTTP ${e.statusCode}`;
@@ -110,127 +106,178 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 
+/** Bytes of an error answer read for its reason, and characters of it quoted. */
+const REASON_BYTES = 4096;
+const REASON_CHARS = 200;
+
+/**
+ * Why the source refused, from the start of its answer: a problem's (or any
+ * JSON error's) `detail`, `title`, `message` or `error`, else its text;
+ * control and format characters become spaces, and it is cut to
+ * REASON_CHARS characters. Null when it said nothing.
+ */
+async function sourceReason(res: Dispatcher.ResponseData): Promise<string | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= REASON_BYTES) break; // leaving the loop closes the body
+  }
+  const text = new TextDecoder().decode(Buffer.concat(chunks).subarray(0, REASON_BYTES));
+  let said = text;
+  if (/json/i.test(String(res.headers['content-type'] ?? ''))) {
+    try {
+      const e = JSON.parse(text) as Record<string, unknown>;
+      const field = [e.detail, e.title, e.message, e.error].find((v) => typeof v === 'string' && v.trim() !== '');
+      if (typeof field === 'string') said = field;
+    } catch {
+      // Not JSON after all, or cut at REASON_BYTES: its text will do.
+    }
+  }
+  const printable = said.replace(/[\p{C}\p{Z}]+/gu, ' ').trim();
+  const chars = Array.from(printable);
+  return chars.length === 0 ? null : chars.length > REASON_CHARS ? `${chars.slice(0, REASON_CHARS).join('')}…` : printable;
+}
+
+/** The abort reason of a request past its deadline. */
+class DeadlineExceeded extends Error {
+  override name = 'DeadlineExceeded';
+}
+
+/** One request's outcome: a body, or why not and whether another request may fix it. */
+type Attempt =
+  | { ok: true; body: Uint8Array }
+  | { ok: false; retry: boolean; reason: string; retryAfterMs: number | null; malformed?: boolean };
+
 export class SourceClient {
   private readonly pool: Pool;
-  private readonly agent: RetryAgent;
-  private readonly origin: string;
   private readonly basePath: string;
 
   constructor(private readonly opts: SourceClientOptions) {
     const u = new URL(opts.baseUrl);
-    this.origin = u.origin;
     this.basePath = u.pathname.replace(/\/+$/, '');
-    this.pool = new Pool(this.origin, {
+    this.pool = new Pool(u.origin, {
       connections: opts.connections,
-      headersTimeout: opts.timeoutMs,
-      bodyTimeout: opts.timeoutMs,
+      // request() holds each request to one deadline, headers and body
+      // together: undici's own timeouts only bound the wait for the headers
+      // and the gap between two chunks, which a body dripping a byte a
+      // second never exceeds.
+      headersTimeout: 0,
+      bodyTimeout: 0,
       connect: { timeout: opts.timeoutMs },
       keepAliveTimeout: 10_000,
     });
-    const policy = opts.retry;
-    this.agent = new RetryAgent(this.pool, {
-      maxRetries: policy.maxRetries,
-      statusCodes: RETRY_STATUS,
-      errorCodes: RETRY_CODES,
-      retry: (err, { opts: reqOpts }, cb) => {
-        const e = err as { statusCode?: number; code?: string; headers?: Record<string, string | string[]> };
-        const retryable =
-          (e.statusCode !== undefined && RETRY_STATUS.includes(e.statusCode)) ||
-          (e.statusCode === undefined && e.code !== undefined && RETRY_CODES.includes(e.code));
-        // A body cut after its headers were handed to us: undici would resume
-        // it with a Range request, which the source does not serve (the
-        // resume fails, after one more request and one more counted retry).
-        // Let it fail here; fetchPage re-requests the page, counted once.
-        // getBody sends both with every request (undici passes unknown options through).
-        const { attempt, retries } = reqOpts as unknown as { attempt: Attempt; retries: PageRetries };
-        const bodyStarted = attempt.responded;
-        const spent = retries.used;
-        if (!retryable || bodyStarted || spent >= policy.maxRetries || this.opts.signal?.aborted) return cb(err);
-        const delayMs = retryDelay(policy, spent + 1, parseRetryAfter(e.headers?.['retry-after']));
-        const overBudget = this.spend(delayMs);
-        if (overBudget) return cb(new Error(`${describe(err)}; ${overBudget}`));
-        retries.used++;
-        const page = Number(new URLSearchParams(String(reqOpts.path).split('?')[1]).get('page')) || null;
-        this.opts.onRetry?.({ page, attempt: spent + 1, delayMs, reason: describe(err) });
-        sleep(delayMs, this.opts.signal).then(
-          () => cb(null),
-          () => cb(err),
-        );
-      },
-    });
   }
 
-  private async getBody(path: string, retries: PageRetries): Promise<Uint8Array> {
-    let res: Awaited<ReturnType<RetryAgent['request']>>;
-    // Travels with the request options to the retry policy above (undici
-    // passes unknown options through to it).
-    const attempt: Attempt = { responded: false };
-    const request: Dispatcher.RequestOptions & { attempt: Attempt; retries: PageRetries } = {
-      origin: this.origin,
-      path: this.basePath + path,
-      method: 'GET',
-      headers: { accept: 'application/json' },
-      signal: this.opts.signal,
-      attempt,
-      retries,
-    };
+  /**
+   * One GET within SOURCE_TIMEOUT_MS, connection to last byte: the body of a
+   * 200, or why not. Never throws; a cancelled run is the caller's to see.
+   */
+  private async request(path: string): Promise<Attempt> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new DeadlineExceeded('SOURCE_TIMEOUT_MS')), this.opts.timeoutMs);
+    const shutdown = this.opts.signal;
+    const onShutdown = () => deadline.abort(shutdown!.reason);
+    if (shutdown?.aborted) onShutdown();
+    else shutdown?.addEventListener('abort', onShutdown, { once: true });
     try {
-      res = await this.agent.request(request);
-      attempt.responded = true;
+      return await this.exchange(path, deadline.signal);
+    } finally {
+      clearTimeout(timer);
+      shutdown?.removeEventListener('abort', onShutdown);
+    }
+  }
+
+  private async exchange(path: string, signal: AbortSignal): Promise<Attempt> {
+    const timedOut = (): Attempt => ({
+      ok: false,
+      retry: true,
+      reason: `no complete answer within ${this.opts.timeoutMs} ms (SOURCE_TIMEOUT_MS)`,
+      retryAfterMs: null,
+    });
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.pool.request({
+        path: this.basePath + path,
+        method: 'GET',
+        headers: { accept: 'application/json' },
+        signal,
+      });
     } catch (err) {
-      // RetryAgent has already spent its retries on this.
-      throw Object.assign(new Error(describe(err)), { permanent: true });
+      if (signal.reason instanceof DeadlineExceeded) return timedOut();
+      return { ok: false, retry: isTransient(err), reason: describe(err), retryAfterMs: null };
     }
     if (res.statusCode !== 200) {
-      await res.body.dump().catch(() => {});
-      throw Object.assign(new Error(`HTTP ${res.statusCode}`), { permanent: true });
+      const retry = RETRY_STATUS.includes(res.statusCode);
+      let reason = `HTTP ${res.statusCode}`;
+      if (retry) await res.body.dump({ limit: 128 * 1024, signal }).catch(() => {});
+      else {
+        // A refusal is final: say why, in the source's own words.
+        const said = await sourceReason(res).catch(() => null);
+        if (said) reason += `: ${said}`;
+      }
+      return { ok: false, retry, reason, retryAfterMs: parseRetryAfter(res.headers['retry-after']) };
     }
+    const max = this.opts.maxPageBytes;
+    const tooLarge = (reason: string): Attempt => {
+      // Not read to its end: undici closes the connection, the source stops sending.
+      res.body.destroy();
+      return { ok: false, retry: false, reason: `${reason} is larger than SOURCE_MAX_PAGE_BYTES (${max} bytes)`, retryAfterMs: null };
+    };
+    const announced = Number(res.headers['content-length']);
+    if (announced > max) return tooLarge(`its body of ${announced} bytes (Content-Length)`);
     try {
-      return await res.body.bytes();
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > max) return tooLarge(`its body (refused unread past ${size} bytes)`);
+        chunks.push(chunk);
+      }
+      return { ok: true, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) };
     } catch (err) {
-      // A body cut short (reset, timeout) is a malformed page: ours to retry.
-      throw new Error(`body read failed: ${describe(err)}`);
+      if (signal.reason instanceof DeadlineExceeded) return timedOut();
+      // A body cut short (a reset) is a malformed page: ours to retry.
+      return { ok: false, retry: true, reason: `body read failed: ${describe(err)}`, retryAfterMs: null, malformed: true };
     }
   }
 
   /**
-   * One page, prepared by `prepare`, retried until it is a well-formed page or
-   * the retries run out. What `prepare` throws is not the source's fault and
-   * is not retried.
+   * One page, prepared by `prepare`, requested again until it is a
+   * well-formed page, the source says no for good, or the retries run out.
+   * What `prepare` throws is not the source's fault and is not retried.
    */
   async fetchPage(page: number, limit: number, prepare: PagePreparer): Promise<PreparedPage> {
     const policy = this.opts.retry;
-    const retries: PageRetries = { used: 0 };
-    for (;;) {
-      let body: Uint8Array | Error;
-      try {
-        body = await this.getBody(`/api/customers?page=${page}&limit=${limit}`, retries);
-      } catch (err) {
-        if (this.opts.signal?.aborted) throw new SourceError('ingest cancelled', page);
-        if ((err as { permanent?: boolean }).permanent) {
-          throw new SourceError(`source page ${page} failed: ${(err as Error).message}`, page);
-        }
-        body = err as Error;
-      }
-      let reason: string;
-      if (body instanceof Error) reason = body.message;
-      else {
-        const prepared = prepare(page, body);
+    for (let retries = 0; ; retries++) {
+      let failed = await this.request(`/api/customers?page=${page}&limit=${limit}`);
+      if (this.opts.signal?.aborted) throw this.stopped(page);
+      if (failed.ok) {
+        const prepared = prepare(page, failed.body);
         if (prepared.ok) return prepared;
-        reason = prepared.reason;
+        failed = { ok: false, retry: true, reason: prepared.reason, retryAfterMs: null, malformed: true };
       }
-      if (retries.used >= policy.maxRetries) {
-        throw new SourceError(`source page ${page} is malformed after ${retries.used + 1} requests: ${reason}`, page);
+      const { reason, malformed } = failed;
+      const what = malformed ? `source page ${page} is malformed` : `source page ${page} failed`;
+      if (!failed.retry) throw new SourceError(`${what}: ${reason}`, page);
+      if (retries >= policy.maxRetries) {
+        throw new SourceError(malformed ? `${what} after ${retries + 1} requests: ${reason}` : `${what}: ${reason}`, page);
       }
-      retries.used++;
-      const delayMs = retryDelay(policy, retries.used, null);
+      const delayMs = retryDelay(policy, retries + 1, failed.retryAfterMs);
       const overBudget = this.spend(delayMs);
-      if (overBudget) throw new SourceError(`source page ${page} is malformed (${reason}); ${overBudget}`, page);
-      this.opts.onRetry?.({ page, attempt: retries.used, delayMs, reason });
+      if (overBudget) throw new SourceError(malformed ? `${what} (${reason}); ${overBudget}` : `${what}: ${reason}; ${overBudget}`, page);
+      this.opts.onRetry?.({ page, attempt: retries + 1, delayMs, reason });
       await sleep(delayMs, this.opts.signal).catch(() => {
-        throw new SourceError('ingest cancelled', page);
+        throw this.stopped(page);
       });
     }
+  }
+
+  /** Why the run's signal stopped us: its own SourceError (a run limit), else a cancellation. */
+  private stopped(page: number): SourceError {
+    const reason: unknown = this.opts.signal?.reason;
+    return reason instanceof SourceError ? reason : new SourceError('ingest cancelled', page);
   }
 
   private waitedMs = 0;
@@ -246,6 +293,6 @@ export class SourceClient {
   }
 
   async close(): Promise<void> {
-    await this.agent.close().catch(() => {});
+    await this.pool.close().catch(() => {});
   }
 }
