@@ -562,14 +562,15 @@ describe('GET /api/customers with filters, sort and cursor', () => {
     });
   });
 
-  it('documents every parameter in the OpenAPI document, with examples', async () => {
+  it('documents every parameter in the OpenAPI document, with examples in its description', async () => {
     const doc = (await pipeline.app.inject('/openapi.json')).json();
     const params = doc.paths['/api/customers'].get.parameters as { name: string; description?: string; example?: unknown; examples?: object }[];
     const names = ['page', 'limit', 'email', 'q', 'created_from', 'created_to', 'balance_min', 'balance_max', 'sort', 'cursor'];
     expect(params.map((p) => p.name).sort()).toEqual([...names].sort());
     for (const p of params) {
-      expect(p.description, p.name).toBeTruthy();
-      expect(p.example ?? p.examples, p.name).toBeDefined();
+      // Not as `example`: Swagger UI would fill them all in at once (test/http/docs-try-it-out.test.ts).
+      expect(p.description, p.name).toMatch(/Examples?: `/);
+      expect(p.example ?? p.examples, p.name).toBeUndefined();
     }
   });
 });
