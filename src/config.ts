@@ -150,7 +150,7 @@ export const SETTINGS = {
   MOCK_MAX_LIMIT: { description: 'Largest page size the mock accepts', default: 1000, parse: int(1, 100_000) },
   MOCK_FAULTS: {
     description:
-      'Faults the mock injects into /api/customers, e.g. "errorRate=0.1,rateLimitEvery=20,seed=7" (format in src/mock-server/faults.ts); empty = none',
+      'Faults the mock injects into /api/customers: key=value pairs separated by ",", e.g. "errorRate=0.1,rateLimitEvery=20,seed=7" (keys in src/mock-server/faults.ts); empty = none',
     default: null,
     parse: faultSpec,
   },

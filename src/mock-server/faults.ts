@@ -6,8 +6,7 @@
 // per request in the `x-mock-fault` header or the `fault` query parameter,
 // which then replaces the start spec for that request:
 //
-//   key=value pairs separated by "," ";" or spaces (":" works for "=" too),
-//   a JSON object with the same keys, or "none" / "" for no faults.
+//   key=value pairs separated by ",", or "none" / "" for no faults.
 //   e.g.  errorRate=0.2,errorStatus=500,seed=7
 //         failFirst=2,failWith=rateLimit,retryAfter=1
 //
@@ -78,7 +77,7 @@ export class FaultSpecError extends Error {
 /** One paragraph per key, for the OpenAPI description of the faulty routes. */
 export const FAULT_SPEC_DOC = `**Fault injection** (testing). A fault spec in the \`x-mock-fault\` header or the \`fault\` query
 parameter replaces the server's start spec (MOCK_FAULTS) for this request. Format: \`key=value\` pairs separated
-by \`,\` (or a JSON object; \`none\` for no faults), e.g. \`failFirst=2,failWith=rateLimit,retryAfter=1\`.
+by \`,\` (\`none\` for no faults), e.g. \`failFirst=2,failWith=rateLimit,retryAfter=1\`.
 Keys: \`latencyMs\`, \`latencyJitterMs\` (added to every answer); \`errorRate\` 0..1 with \`errorStatus\` (503);
 \`rateLimitEvery\` N (every Nth request is 429 with \`Retry-After: retryAfter\` (1) seconds, or an HTTP date with
 \`retryAfterFormat=date\`); \`resetRate\` / \`resetEvery\` (connection reset, no response); \`truncateRate\` with
@@ -132,30 +131,17 @@ function parseValue(key: string, raw: unknown): unknown {
   return n;
 }
 
-/** Parses a compact spec (or a JSON object); null means no faults. Throws FaultSpecError. */
+const SYNTAX = 'a fault spec is key=value pairs separated by "," (e.g. errorRate=0.2,errorStatus=500,seed=7), or "none"';
+
+/** Parses a spec's text; null means no faults. Throws FaultSpecError. */
 export function parseFaultSpec(text: string): FaultSpec | null {
   const t = text.trim();
   if (t === '' || t === 'none') return null;
-  let entries: [string, unknown][];
-  if (t.startsWith('{')) {
-    let obj: unknown;
-    try {
-      obj = JSON.parse(t);
-    } catch (err) {
-      throw new FaultSpecError(`not valid JSON (${(err as Error).message})`);
-    }
-    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new FaultSpecError('must be a JSON object');
-    entries = Object.entries(obj);
-  } else {
-    entries = t
-      .split(/[,;\s]+/)
-      .filter(Boolean)
-      .map((part) => {
-        const m = /^([A-Za-z]+)\s*[=:]\s*(.+)$/.exec(part);
-        if (!m) throw new FaultSpecError(`"${part}" is not key=value`);
-        return [m[1]!, m[2]!];
-      });
-  }
+  const entries = t.split(',').map((pair): [string, string] => {
+    const m = /^\s*([A-Za-z]+)=([\w.+-]+)\s*$/.exec(pair);
+    if (!m) throw new FaultSpecError(`"${pair.trim()}" is not key=value: ${SYNTAX}`);
+    return [m[1]!, m[2]!];
+  });
   return checkFaultSpec(Object.fromEntries(entries.map(([k, v]) => [k, parseValue(k, v)])) as FaultSpec);
 }
 

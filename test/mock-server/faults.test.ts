@@ -79,18 +79,15 @@ const isJson = (text: string | null) => {
 };
 
 describe('fault spec', () => {
-  it('parses the compact form, with "=" or ":" and any of ", ; space" between pairs', () => {
-    expect(parseFaultSpec('errorRate=0.25, errorStatus:500;seed=7 failWith=reset failFirst=2')).toEqual({
+  it('parses key=value pairs separated by ","', () => {
+    expect(parseFaultSpec('errorRate=0.25,errorStatus=500,seed=7,failWith=reset,failFirst=2')).toEqual({
       errorRate: 0.25,
       errorStatus: 500,
       seed: 7,
       failWith: 'reset',
       failFirst: 2,
     });
-  });
-
-  it('parses a JSON object with the same keys', () => {
-    expect(parseFaultSpec('{"rateLimitEvery": 3, "retryAfter": 2, "retryAfterFormat": "date"}')).toEqual({
+    expect(parseFaultSpec(' rateLimitEvery=3, retryAfter=2 ,retryAfterFormat=date ')).toEqual({
       rateLimitEvery: 3,
       retryAfter: 2,
       retryAfterFormat: 'date',
@@ -117,11 +114,23 @@ describe('fault spec', () => {
     ['failWith=explode', /failWith must be one of error, rateLimit, reset/],
     ['truncateMode=half', /truncateMode must be one of cut, json/],
     ['errorRate', /"errorRate" is not key=value/],
+    ['errorRate=', /"errorRate=" is not key=value/],
     ['errorRate=0.6,malformedRate=0.6', /add up to 1.2, more than 1/],
-    ['{"errorRate": ', /not valid JSON/],
   ])('rejects %s, naming what is wrong', (text, message) => {
     expect(() => parseFaultSpec(text)).toThrow(FaultSpecError);
     expect(() => parseFaultSpec(text)).toThrow(message);
+  });
+
+  it.each([
+    ['a JSON object', '{"errorRate": 0.1}', '{"errorRate": 0.1}'],
+    ['":" for "="', 'errorRate:0.1', 'errorRate:0.1'],
+    ['";" between pairs', 'errorRate=0.1;seed=7', 'errorRate=0.1;seed=7'],
+    ['spaces between pairs', 'errorRate=0.1 seed=7', 'errorRate=0.1 seed=7'],
+  ])('refuses %s (no longer a spec), showing the syntax', (_form, text, shown) => {
+    expect(() => parseFaultSpec(text)).toThrow(FaultSpecError);
+    expect(() => parseFaultSpec(text)).toThrow(
+      `"${shown}" is not key=value: a fault spec is key=value pairs separated by "," (e.g. errorRate=0.2,errorStatus=500,seed=7), or "none"`,
+    );
   });
 
   it('is read from MOCK_FAULTS at start; a bad value stops the start, naming the variable', () => {
@@ -129,6 +138,7 @@ describe('fault spec', () => {
     expect(loadConfig({ MOCK_FAULTS: 'errorRate=0.1,seed=3' }).MOCK_FAULTS).toEqual({ errorRate: 0.1, seed: 3 });
     expect(() => loadConfig({ MOCK_FAULTS: 'errorRate=7' })).toThrow(ConfigError);
     expect(() => loadConfig({ MOCK_FAULTS: 'errorRate=7' })).toThrow(/^MOCK_FAULTS: errorRate must be/);
+    expect(() => loadConfig({ MOCK_FAULTS: '{"errorRate":0.1}' })).toThrow(/^MOCK_FAULTS: "\{"errorRate":0.1\}" is not key=value/);
   });
 });
 
@@ -302,8 +312,8 @@ describe('mock server faults', () => {
     const base = await serve();
     expect((await get(`${base}/api/customers`)).status).toBe(200);
     expect((await get(`${base}/api/customers`, { 'x-mock-fault': 'errorRate=1,errorStatus=502' })).status).toBe(502);
-    expect((await get(`${base}/api/customers?limit=2&fault=errorRate:1,errorStatus:504`)).status).toBe(504);
-    expect((await get(`${base}/api/customers?fault=${encodeURIComponent('{"malformedRate":1}')}`)).headers['x-mock-fault-applied']).toBe('malformed');
+    expect((await get(`${base}/api/customers?limit=2&fault=errorRate=1,errorStatus=504`)).status).toBe(504);
+    expect((await get(`${base}/api/customers?fault=${encodeURIComponent('malformedRate=1')}`)).headers['x-mock-fault-applied']).toBe('malformed');
     // The page itself is unchanged by a fault parameter that injects nothing.
     const page = await get(`${base}/api/customers?limit=2&page=2&fault=none`);
     expect(JSON.parse(page.body!)).toMatchObject({ page: 2, limit: 2, data: records.slice(2, 4) });
@@ -338,6 +348,9 @@ describe('mock server faults', () => {
     const byQuery = await get(`${base}/api/customers?fault=nope=1`);
     expect(byQuery.status).toBe(400);
     expect(JSON.parse(byQuery.body!).invalid_params[0]).toMatchObject({ name: 'fault', in: 'query' });
+    const json = await get(`${base}/api/customers?fault=${encodeURIComponent('{"malformedRate":1}')}`);
+    expect(json.status).toBe(400);
+    expect(JSON.parse(json.body!).detail).toMatch(/^fault: "\{"malformedRate":1\}" is not key=value/);
   });
 
   it('sees the same faults for the same requests on every run of a seed', async () => {
