@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FaultSpecError, parseFaultSpec, type FaultSpec } from './mock-server/faults.js';
+import { FaultSpecError, parseFaultSpec, type FaultSpec } from './mock-server/fault-spec.js';
 
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -155,7 +155,7 @@ export const SETTINGS = {
   MOCK_MAX_LIMIT: { description: 'Largest page size the mock accepts', default: 1000, parse: int(1, 100_000) },
   MOCK_FAULTS: {
     description:
-      'Faults the mock injects into /api/customers, e.g. "errorRate=0.1,rateLimitEvery=20,seed=7" (format in src/mock-server/faults.ts); empty = none',
+      'Faults the mock injects into /api/customers: key=value pairs separated by ",", e.g. "errorRate=0.1,rateLimitEvery=20,seed=7" (keys in src/mock-server/fault-spec.ts); empty = none',
     default: null,
     parse: faultSpec,
   },

@@ -12,7 +12,8 @@ import { installResponseHeaders } from '../http/security.js';
 import { serverOptions } from '../http/server-options.js';
 import type { Dataset } from './dataset.js';
 import { DEFAULT_LIMIT, DEFAULT_PAGE, PageQuery } from '../http/paging.js';
-import { FAULT_SPEC_DOC, FaultInjector, faultHooks, type FaultSpec } from './faults.js';
+import { FaultInjector, faultHooks, type FaultSpec } from './faults.js';
+import { FAULT_SPEC_DOC } from './fault-spec.js';
 
 export interface MockAppOptions {
   dataset: Dataset;
@@ -29,7 +30,7 @@ export interface MockAppOptions {
   /**
    * Faults injected into /api/customers routes (MOCK_FAULTS): a spec, its
    * compact text, or an injector the caller keeps (to read its tallies or
-   * change the spec while the server runs). See faults.ts.
+   * change the spec while the server runs). See fault-spec.ts.
    */
   faults?: FaultSpec | string | FaultInjector | null;
 }

@@ -7,13 +7,15 @@ import { Agent, request } from 'undici';
 import type { FastifyInstance } from 'fastify';
 import { buildMockApp } from '../../src/mock-server/app.js';
 import { datasetFromRecords } from '../../src/mock-server/dataset.js';
+import { FaultInjector } from '../../src/mock-server/faults.js';
 import {
-  FaultInjector,
   FaultSpecError,
+  FaultSpecSchema,
   formatFaultSpec,
   parseFaultSpec,
+  withDefaults,
   type FaultSpec,
-} from '../../src/mock-server/faults.js';
+} from '../../src/mock-server/fault-spec.js';
 import { ConfigError, loadConfig, PACKAGE_ROOT } from '../../src/config.js';
 
 const records = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'data', 'customers.json'), 'utf8')) as {
@@ -79,18 +81,15 @@ const isJson = (text: string | null) => {
 };
 
 describe('fault spec', () => {
-  it('parses the compact form, with "=" or ":" and any of ", ; space" between pairs', () => {
-    expect(parseFaultSpec('errorRate=0.25, errorStatus:500;seed=7 failWith=reset failFirst=2')).toEqual({
+  it('parses key=value pairs separated by ",", to the types of the schema', () => {
+    expect(parseFaultSpec('errorRate=0.25,errorStatus=500,seed=7,failWith=reset,failFirst=2')).toEqual({
       errorRate: 0.25,
       errorStatus: 500,
       seed: 7,
       failWith: 'reset',
       failFirst: 2,
     });
-  });
-
-  it('parses a JSON object with the same keys', () => {
-    expect(parseFaultSpec('{"rateLimitEvery": 3, "retryAfter": 2, "retryAfterFormat": "date"}')).toEqual({
+    expect(parseFaultSpec(' rateLimitEvery=3, retryAfter=2 ,retryAfterFormat=date ')).toEqual({
       rateLimitEvery: 3,
       retryAfter: 2,
       retryAfterFormat: 'date',
@@ -117,11 +116,62 @@ describe('fault spec', () => {
     ['failWith=explode', /failWith must be one of error, rateLimit, reset/],
     ['truncateMode=half', /truncateMode must be one of cut, json/],
     ['errorRate', /"errorRate" is not key=value/],
+    ['errorRate=', /"errorRate=" is not key=value/],
     ['errorRate=0.6,malformedRate=0.6', /add up to 1.2, more than 1/],
-    ['{"errorRate": ', /not valid JSON/],
+    ['errorRate=0.1,errorRate=0.2', /errorRate is given twice/],
+    ['constructor=1', /unknown fault setting "constructor"/],
   ])('rejects %s, naming what is wrong', (text, message) => {
     expect(() => parseFaultSpec(text)).toThrow(FaultSpecError);
     expect(() => parseFaultSpec(text)).toThrow(message);
+  });
+
+  it.each([
+    ['errorRate=2', 'errorRate must be a number from 0 to 1, got "2"'],
+    ['errorStatus=200', 'errorStatus must be a whole number from 400 to 599, got "200"'],
+    ['latencyMs=1.5', 'latencyMs must be a whole number from 0 to 600000, got "1.5"'],
+    ['failWith=explode', 'failWith must be one of error, rateLimit, reset, truncate, malformed, wrongShape, slow, got "explode"'],
+    ['bogus=1', 'unknown fault setting "bogus" (known: latencyMs, latencyJitterMs, errorRate, errorStatus, rateLimitEvery, retryAfter, retryAfterFormat, resetRate, resetEvery, truncateRate, truncateMode, malformedRate, wrongShapeRate, slowRate, slowMs, failFirst, failAfter, failWith, seed)'],
+  ])('says of %s which key, what it accepts and what it got', (text, message) => {
+    expect(() => parseFaultSpec(text)).toThrow(message);
+  });
+
+  it.each([
+    ['a JSON object', '{"errorRate": 0.1}', '{"errorRate": 0.1}'],
+    ['":" for "="', 'errorRate:0.1', 'errorRate:0.1'],
+    ['";" between pairs', 'errorRate=0.1;seed=7', 'errorRate=0.1;seed=7'],
+    ['spaces between pairs', 'errorRate=0.1 seed=7', 'errorRate=0.1 seed=7'],
+  ])('refuses %s (no longer a spec), showing the syntax', (_form, text, shown) => {
+    expect(() => parseFaultSpec(text)).toThrow(FaultSpecError);
+    expect(() => parseFaultSpec(text)).toThrow(
+      `"${shown}" is not key=value: a fault spec is key=value pairs separated by "," (e.g. errorRate=0.2,errorStatus=500,seed=7), or "none"`,
+    );
+  });
+
+  it('checks a spec given as an object too', () => {
+    expect(() => new FaultInjector({ errorRate: 2 })).toThrow('errorRate must be a number from 0 to 1, got 2');
+    expect(() => new FaultInjector({ errorRate: 0.6, slowRate: 0.6 })).toThrow(/add up to 1.2/);
+  });
+
+  it('fills in the defaults the schema declares; the every-N and failAfter settings are off when absent', () => {
+    expect(withDefaults({})).toEqual({
+      latencyMs: 0,
+      latencyJitterMs: 0,
+      errorRate: 0,
+      errorStatus: 503,
+      retryAfter: 1,
+      retryAfterFormat: 'seconds',
+      resetRate: 0,
+      truncateRate: 0,
+      truncateMode: 'cut',
+      malformedRate: 0,
+      wrongShapeRate: 0,
+      slowRate: 0,
+      slowMs: 10_000,
+      failFirst: 0,
+      failWith: 'error',
+      seed: 0,
+    });
+    expect(withDefaults({ errorStatus: 500 }).errorStatus).toBe(500);
   });
 
   it('is read from MOCK_FAULTS at start; a bad value stops the start, naming the variable', () => {
@@ -129,6 +179,7 @@ describe('fault spec', () => {
     expect(loadConfig({ MOCK_FAULTS: 'errorRate=0.1,seed=3' }).MOCK_FAULTS).toEqual({ errorRate: 0.1, seed: 3 });
     expect(() => loadConfig({ MOCK_FAULTS: 'errorRate=7' })).toThrow(ConfigError);
     expect(() => loadConfig({ MOCK_FAULTS: 'errorRate=7' })).toThrow(/^MOCK_FAULTS: errorRate must be/);
+    expect(() => loadConfig({ MOCK_FAULTS: '{"errorRate":0.1}' })).toThrow(/^MOCK_FAULTS: "\{"errorRate":0.1\}" is not key=value/);
   });
 });
 
@@ -302,8 +353,8 @@ describe('mock server faults', () => {
     const base = await serve();
     expect((await get(`${base}/api/customers`)).status).toBe(200);
     expect((await get(`${base}/api/customers`, { 'x-mock-fault': 'errorRate=1,errorStatus=502' })).status).toBe(502);
-    expect((await get(`${base}/api/customers?limit=2&fault=errorRate:1,errorStatus:504`)).status).toBe(504);
-    expect((await get(`${base}/api/customers?fault=${encodeURIComponent('{"malformedRate":1}')}`)).headers['x-mock-fault-applied']).toBe('malformed');
+    expect((await get(`${base}/api/customers?limit=2&fault=errorRate=1,errorStatus=504`)).status).toBe(504);
+    expect((await get(`${base}/api/customers?fault=${encodeURIComponent('malformedRate=1')}`)).headers['x-mock-fault-applied']).toBe('malformed');
     // The page itself is unchanged by a fault parameter that injects nothing.
     const page = await get(`${base}/api/customers?limit=2&page=2&fault=none`);
     expect(JSON.parse(page.body!)).toMatchObject({ page: 2, limit: 2, data: records.slice(2, 4) });
@@ -338,6 +389,9 @@ describe('mock server faults', () => {
     const byQuery = await get(`${base}/api/customers?fault=nope=1`);
     expect(byQuery.status).toBe(400);
     expect(JSON.parse(byQuery.body!).invalid_params[0]).toMatchObject({ name: 'fault', in: 'query' });
+    const json = await get(`${base}/api/customers?fault=${encodeURIComponent('{"malformedRate":1}')}`);
+    expect(json.status).toBe(400);
+    expect(JSON.parse(json.body!).detail).toMatch(/^fault: "\{"malformedRate":1\}" is not key=value/);
   });
 
   it('sees the same faults for the same requests on every run of a seed', async () => {
@@ -369,7 +423,11 @@ describe('mock server faults', () => {
     const base = await serve();
     const doc = JSON.parse((await get(`${base}/openapi.json`)).body!);
     const op = doc.paths['/api/customers'].get;
-    expect(op.description).toMatch(/failFirst/);
+    expect(op.description).toMatch(/`key=value` pairs separated by `,`/);
+    // One line per key of the schema, with what it accepts, its default and its meaning.
+    for (const key of Object.keys(FaultSpecSchema.properties)) expect(op.description).toContain(`- \`${key}\` (`);
+    expect(op.description).toContain('- `errorStatus` (a whole number from 400 to 599, default 503): status of injected errors');
+    expect(op.description).toContain('- `failWith` (one of error, rateLimit, reset, truncate, malformed, wrongShape, slow, default error)');
     const params = op.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`);
     expect(params).toEqual(expect.arrayContaining(['query:page', 'query:limit', 'query:fault', 'header:x-mock-fault']));
     expect(doc.paths['/api/customers/{customer_id}'].get.description).toMatch(/x-mock-fault/);
