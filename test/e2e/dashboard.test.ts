@@ -111,6 +111,12 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     await expect.poll(() => table.locator('tbody tr').first().textContent()).toMatch(/^GEN-000000026/);
     await shot('4-customers');
 
+    // A jump to the last page.
+    await page.getByTestId('page-jump').fill('120');
+    await page.getByTestId('page-jump').press('Enter');
+    await expect.poll(() => page.getByTestId('pager').textContent()).toMatch(/2,976–3,000 of 3,000 · page 120 of 120/);
+    await expect.poll(() => table.locator('tbody tr').last().textContent()).toMatch(/^GEN-000003000/);
+
     await page.getByTestId('sort-account_balance').click();
     await page.getByTestId('sort-account_balance').click();
     await expect.poll(() => page.getByTestId('sort-account_balance').textContent()).toBe('Balance ▼');
