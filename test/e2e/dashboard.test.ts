@@ -1,7 +1,8 @@
 // The dashboard in a real browser: Debian's Chromium (/usr/bin/chromium,
 // installed by .ci/run) driven by playwright-core, against a real pipeline on
 // a test database and a real mock source. A screenshot of each screen goes to
-// test-artifacts/.
+// test-artifacts/; the browser runs in Europe/Paris, so times show +01:00 in
+// winter and +02:00 in summer.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -35,6 +36,49 @@ records.push(
   { ...generateRecord(11, GOOD + 2), account_balance: 12.345, phone: '+1-555-0100-0100-0100-0100' },
 );
 
+/** The API's answer, as JSON. */
+async function api<T>(pipeline: TestPipeline, url: string): Promise<T> {
+  const res = await pipeline.app.inject(url);
+  expect(res.statusCode, url).toBe(200);
+  return res.json() as T;
+}
+
+type RunJson = { id: number; status: string; started_at: string; error: string | null } & Record<string, unknown>;
+
+// A history of 27 earlier runs, 6 hours apart from midsummer on, inserted as
+// the pipeline records them: most unchanged, every ninth failed with a long
+// error (a URL in it too, which has to wrap).
+const HISTORY = 27;
+const HISTORY_START = Date.UTC(2026, 6, 1, 10, 0, 0);
+const LONG_ERROR =
+  'source answered HTTP 503 Service Unavailable on page 17 after 3 retries (upstream connect error or disconnect/reset before headers; reset reason: connection termination) at http://source.internal:8001/api/customers?page=17&limit=1000&snapshot=2026-07-01T10%3A00%3A00Z: the transaction was rolled back and nothing was merged into customers';
+
+async function seedHistory(pipeline: TestPipeline): Promise<void> {
+  for (let i = 0; i < HISTORY; i++) {
+    const failed = i % 9 === 4;
+    const started = new Date(HISTORY_START + i * 6 * 3600_000);
+    const ms = 1500 + ((i * 7919) % 2500);
+    const fetched = failed ? 1275 : 3003;
+    const [inserted, updated] = i === 0 ? [3000, 0] : failed ? [0, 0] : [(i * 3) % 40, (i * 37) % 400];
+    await pipeline.db.pool.query(
+      `INSERT INTO ingestion_runs (status, source_url, started_at, finished_at, pages, fetched, inserted, updated, unchanged, rejected, retries, error)
+       VALUES ($1, 'http://source.internal:8001', $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)`,
+      [
+        failed ? 'failed' : 'succeeded',
+        started,
+        new Date(started.getTime() + ms),
+        failed ? 17 : 41,
+        fetched,
+        inserted,
+        updated,
+        failed ? 0 : fetched - 3 - inserted - updated,
+        failed ? 3 : i % 4,
+        failed ? LONG_ERROR : null,
+      ],
+    );
+  }
+}
+
 describe.skipIf(skip)('the dashboard, in Chromium', () => {
   let source: MockSource;
   let pipeline: TestPipeline;
@@ -52,7 +96,7 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: 75, INGEST_CONCURRENCY: 1 });
     base = await pipeline.app.listen({ host: '127.0.0.1', port: 0 });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
-    page = await browser.newPage({ viewport: { width: 1360, height: 820 } });
+    page = await browser.newPage({ viewport: { width: 1360, height: 820 }, timezoneId: 'Europe/Paris' });
     // A script error, a CSP violation or a failed request shows here.
     page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
     page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
@@ -75,6 +119,30 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     await shot('1-runs-empty');
   });
 
+  it('pages the table of earlier runs to the oldest, shows times with their zone and errors in full', async () => {
+    await seedHistory(pipeline);
+    await page.reload();
+    await page.getByTestId('runs-table').waitFor();
+    const pager = page.getByTestId('pager');
+    expect(await pager.textContent()).toMatch(/1–20 of 27 · page 1 of 2/);
+    const table = page.getByTestId('runs-table');
+    expect(await table.locator('tbody').first().getAttribute('data-run')).toBe(String(HISTORY));
+    await shot('2-runs-history');
+
+    // The last page holds the oldest run, started at 10:00 UTC: noon in Paris, in summer time.
+    await page.getByTestId('page-2').click();
+    await expect.poll(() => pager.textContent()).toMatch(/21–27 of 27 · page 2 of 2/);
+    await expect.poll(() => table.locator('tbody').last().getAttribute('data-run')).toBe('1');
+    expect(await table.locator('tbody[data-run="1"] td.when').textContent()).toBe('2026-07-01 12:00:00 UTC+02:00');
+    expect(page.url()).toBe(`${base}/#/runs?page=2`);
+    // The failed run's error, whole, under its row.
+    expect(await page.getByTestId('run-error-5').textContent()).toBe(LONG_ERROR);
+    expect(await page.getByTestId('run-error-5').isVisible()).toBe(true);
+    await shot('3-runs-pager');
+    await page.getByTestId('page-1').click();
+    await expect.poll(() => pager.textContent()).toMatch(/page 1 of 2/);
+  });
+
   it('starts an ingest from the button, shows its live progress, then the final counts', async () => {
     await page.getByTestId('start-ingest').click();
     const progress = page.getByTestId('ingest-progress');
@@ -85,7 +153,7 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     expect(Number((await page.getByTestId('progress-records').textContent())!.replace(/,/g, ''))).toBeGreaterThan(150);
     expect(Number((await page.getByTestId('progress-rate').textContent())!.replace(/,/g, ''))).toBeGreaterThan(0);
     expect(await page.getByTestId('progress-eta').textContent()).toMatch(/^ETA \d/);
-    await shot('2-ingest-progress');
+    await shot('4-ingest-progress');
 
     const result = page.getByTestId('ingest-result');
     await result.waitFor({ timeout: 30_000 });
@@ -96,7 +164,53 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     // The runs table has the run with its counts.
     const row = page.locator('[data-testid="runs-table"] tbody tr').first();
     await expect.poll(() => row.textContent()).toMatch(/succeeded.*3,003.*3,000/);
-    await shot('3-ingest-done');
+    await shot('5-ingest-done');
+  });
+
+  it("a run's page shows the counts the API gives, its times, and links to its rejected records", async () => {
+    const newest = (await api<{ data: RunJson[] }>(pipeline, '/api/ingest/runs')).data[0]!;
+    await page.getByTestId(`run-link-${newest.id}`).click();
+    await page.getByTestId('run-page').waitFor();
+    expect(page.url()).toBe(`${base}/#/runs/${newest.id}`);
+    const run = await api<RunJson>(pipeline, `/api/ingest/runs/${newest.id}`);
+    await expect.poll(() => page.getByTestId('run-inserted').textContent()).toBe('inserted3,000');
+    for (const name of ['pages', 'fetched', 'inserted', 'updated', 'unchanged', 'rejected', 'retries']) {
+      expect(await page.getByTestId(`run-${name}`).textContent()).toBe(`${name}${(run[name] as number).toLocaleString('en-US')}`);
+    }
+    expect(await page.getByTestId('run-page').textContent()).toContain('succeeded');
+    // Times in the browser's zone (Paris, winter: +01:00), to the second.
+    const paris = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Paris', dateStyle: 'short', timeStyle: 'medium' });
+    expect(await page.getByTestId('run-started').textContent()).toBe(`${paris.format(new Date(run.started_at))} UTC+01:00`);
+    await shot('6-run-page');
+    await page.getByTestId('run-rejected-link').click();
+    await page.getByTestId('rejected-table').waitFor();
+    expect(page.url()).toBe(`${base}/#/runs/${newest.id}/rejected`);
+    await page.getByTestId('back-to-run').click();
+    await page.getByTestId('run-page').waitFor();
+
+    // A failed run's page: its error in full.
+    await page.goto(`${base}/#/runs/5`);
+    await expect.poll(() => page.getByTestId('run-error').textContent()).toBe(LONG_ERROR);
+    expect(await page.getByTestId('run-page').textContent()).toContain('failed');
+  });
+
+  it("a running run's page follows its progress live, then shows its final counts", async () => {
+    const started = await pipeline.app.inject({ method: 'POST', url: '/api/ingest?mode=async' });
+    expect(started.statusCode).toBe(202);
+    const id = (started.json() as { run_id: number }).run_id;
+    await page.goto(`${base}/#/runs/${id}`);
+    await page.getByTestId('ingest-progress').waitFor();
+    await expect.poll(async () => Number(await page.getByTestId('progress-pages').textContent()), { timeout: 10_000 }).toBeGreaterThan(1);
+    expect(await page.getByTestId('run-finished').textContent()).toBe('not yet');
+    // The counts follow the stream, then the final record.
+    await expect.poll(() => page.getByTestId('run-finished').textContent(), { timeout: 30_000 }).not.toBe('not yet');
+    const run = await api<RunJson>(pipeline, `/api/ingest/runs/${id}`);
+    expect(run.status).toBe('succeeded');
+    expect(await page.getByTestId('run-unchanged').textContent()).toBe(`unchanged${(run.unchanged as number).toLocaleString('en-US')}`);
+    expect(await page.getByTestId('run-fetched').textContent()).toBe('fetched3,003');
+    expect(await page.getByTestId('ingest-progress').count()).toBe(0);
+    await page.getByTestId('nav-runs').click();
+    await page.getByTestId('runs-table').waitFor();
   });
 
   it('pages, searches and sorts the customers table', async () => {
@@ -109,7 +223,7 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     await expect.poll(() => page.getByTestId('pager').textContent()).toMatch(/26–50 of 3,000 · page 2 of 120/);
     // The pager follows the click at once; the rows follow the answer.
     await expect.poll(() => table.locator('tbody tr').first().textContent()).toMatch(/^GEN-000000026/);
-    await shot('4-customers');
+    await shot('7-customers');
 
     // A jump to the last page.
     await page.getByTestId('page-jump').fill('120');
@@ -126,7 +240,7 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     const rows = table.locator('tbody tr');
     await expect.poll(() => rows.count()).toBe(1);
     expect(await rows.first().textContent()).toMatch(/GEN-000001235.*Ada.*Lovelace.*ada\.lovelace@example\.com/);
-    await shot('5-customers-search');
+    await shot('8-customers-search');
   });
 
   it("opens a run's rejected records with their reasons", async () => {
@@ -141,7 +255,7 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     expect(text).toMatch(/GEN-000003002.*date_of_birth/);
     expect(text).toMatch(/GEN-000003003.*account_balance.*phone|GEN-000003003.*phone.*account_balance/);
     expect(text).toContain('"email": "not-an-email"');
-    await shot('6-rejected-records');
+    await shot('11-rejected-records');
   });
 
   it('ran without a script error, a blocked resource or a failed request', () => {
@@ -179,7 +293,7 @@ describe.skipIf(skip)('the dashboard of a pipeline with INGEST_API_KEY, in Chrom
     await page.getByTestId('start-ingest').click();
     await page.getByTestId('ingest-result').waitFor({ timeout: 30_000 });
     expect(await page.getByTestId('result-inserted').textContent()).toBe('inserted50');
-    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-7-api-key.png') });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-17-api-key.png') });
     await page.close();
   });
 });
