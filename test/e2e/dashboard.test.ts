@@ -119,10 +119,22 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     await shot('1-runs-empty');
   });
 
-  it('pages the table of earlier runs to the oldest, shows times with their zone and errors in full', async () => {
+  it('charts the earlier runs, pages the table to the oldest, shows times with their zone and errors in full', async () => {
     await seedHistory(pipeline);
     await page.reload();
-    await page.getByTestId('runs-table').waitFor();
+    const charts = page.getByTestId('run-charts');
+    await charts.waitFor();
+    // A bar per run, one point per run in each line chart; a bar's tooltip holds the run's counts.
+    expect(await page.locator('[data-testid="chart-outcomes"] a.bar-run').count()).toBe(HISTORY);
+    expect(await page.locator('[data-testid="chart-duration"] circle').count()).toBe(HISTORY);
+    expect(await page.locator('[data-testid="chart-rate"] circle').count()).toBe(HISTORY);
+    expect(await page.locator('[data-testid="chart-outcomes"] a.bar-run[data-run="1"] title').textContent()).toMatch(/inserted: 3,000/);
+    // No run reports `deleted` yet: no such series.
+    expect(await page.locator('[data-testid="chart-outcomes"] rect[data-series="deleted"]').count()).toBe(0);
+    expect(await page.locator('[data-testid="chart-outcomes"] rect[data-series="inserted"]').first().boundingBox()).toMatchObject({
+      height: expect.any(Number),
+    });
+
     const pager = page.getByTestId('pager');
     expect(await pager.textContent()).toMatch(/1–20 of 27 · page 1 of 2/);
     const table = page.getByTestId('runs-table');

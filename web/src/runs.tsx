@@ -2,6 +2,7 @@
 // charts of the recent runs, and every run, paged.
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, followRun, getJson, startIngest, type Page, type Run, type RunProgress } from './api';
+import { RunCharts } from './charts';
 import { count, duration, seconds } from './format';
 import { Pager } from './pager';
 import { intParam, navigate, runHref, withParams } from './route';
@@ -254,7 +255,7 @@ function RunsTable({ runs, live }: { runs: Run[]; live: LiveRow }) {
   );
 }
 
-/** How many of the newest runs are watched for a running one. */
+/** How many of the newest runs the charts show. */
 const CHART_RUNS = 30;
 const PAGE_SIZE = 20;
 
@@ -290,6 +291,15 @@ export function RunsView({ params }: { params: URLSearchParams }) {
   return (
     <>
       <IngestPanel runningId={running} onChange={load} onLive={setLive} />
+      {recent && recent.total > 0 && (
+        <section class="panel">
+          <div class="panel-head">
+            <h2>Recent runs</h2>
+            <span class="muted">the last {CHART_RUNS} at most, oldest left; a point or a bar opens its run</span>
+          </div>
+          <RunCharts runs={recent.data} />
+        </section>
+      )}
       <section class="panel">
         <div class="panel-head">
           <h2>Runs</h2>
