@@ -243,9 +243,16 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     await expect.poll(() => page.getByTestId('pager').textContent()).toMatch(/2,976–3,000 of 3,000 · page 120 of 120/);
     await expect.poll(() => table.locator('tbody tr').last().textContent()).toMatch(/^GEN-000003000/);
 
-    await page.getByTestId('sort-account_balance').click();
-    await page.getByTestId('sort-account_balance').click();
+    // The whole header cell sorts, its corner too; descending puts the customers without a balance first, and says why.
+    const th = page.getByTestId('th-account_balance');
+    await th.click({ position: { x: 3, y: 3 } });
+    await expect.poll(() => th.getAttribute('aria-sort')).toBe('ascending');
+    expect(await page.getByTestId('pager').textContent()).toMatch(/page 1 of 120/);
+    expect(await page.getByTestId('nulls-first-note').count()).toBe(0);
+    await th.click({ position: { x: 3, y: 3 } });
     await expect.poll(() => page.getByTestId('sort-account_balance').textContent()).toBe('Balance ▼');
+    await expect.poll(() => table.locator('tbody tr td.num').first().textContent()).toBe('—');
+    expect(await page.getByTestId('nulls-first-note').textContent()).toMatch(/without a balance value come first.*NULLs/);
 
     await page.getByTestId('customer-search').fill('lovel');
     await expect.poll(() => page.getByTestId('customers-total').textContent()).toBe('1 matching');
@@ -253,6 +260,28 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     await expect.poll(() => rows.count()).toBe(1);
     expect(await rows.first().textContent()).toMatch(/GEN-000001235.*Ada.*Lovelace.*ada\.lovelace@example\.com/);
     await shot('8-customers-search');
+  });
+
+  it("opens a customer's page from a click on the row, with every field, and comes back to the same list", async () => {
+    const ada = records[1234] as { address: string | null; phone: string | null };
+    expect(ada.address).not.toBeNull();
+    const listUrl = page.url();
+    // A click anywhere on the row (here the last name), not only on the id.
+    await page.getByTestId('customers-table').locator('tbody tr').first().getByText('Lovelace', { exact: true }).click();
+    await page.getByTestId('customer-page').waitFor();
+    expect(page.url()).toBe(`${base}/#/customers/GEN-000001235`);
+    await expect.poll(() => page.getByTestId('field-address').textContent()).toBe(`Address${ada.address}`);
+    expect(await page.getByTestId('field-email').textContent()).toBe('Emailada.lovelace@example.com');
+    expect(await page.getByTestId('field-phone').textContent()).toBe(`Phone${ada.phone ?? 'none'}`);
+    for (const f of ['customer_id', 'first_name', 'last_name', 'date_of_birth', 'account_balance', 'created_at']) {
+      expect(await page.getByTestId(`field-${f}`).count()).toBe(1);
+    }
+    await shot('9-customer-page');
+    // Back: the same search, sort and page.
+    await page.goBack();
+    await expect.poll(() => page.getByTestId('customers-total').textContent()).toBe('1 matching');
+    expect(page.url()).toBe(listUrl);
+    expect(await page.getByTestId('customer-search').inputValue()).toBe('lovel');
   });
 
   it("opens a run's rejected records with their reasons", async () => {

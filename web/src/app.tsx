@@ -2,6 +2,7 @@
 // route (route.ts).
 import { useEffect, useState } from 'preact/hooks';
 import { apiKey } from './api';
+import { CustomerView } from './customer';
 import { CustomersView } from './customers';
 import { RejectedView } from './rejected';
 import { useRoute } from './route';
@@ -60,7 +61,8 @@ export function App() {
         {route.view === 'runs' && <RunsView params={route.params} />}
         {route.view === 'run' && <RunView key={route.runId} runId={route.runId} />}
         {route.view === 'rejected' && <RejectedView runId={route.runId} />}
-        {route.view === 'customers' && <CustomersView />}
+        {route.view === 'customers' && <CustomersView params={route.params} />}
+        {route.view === 'customer' && <CustomerView key={route.customerId} customerId={route.customerId} />}
       </main>
     </>
   );
