@@ -299,6 +299,41 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     await shot('11-rejected-records');
   });
 
+  it('fits a 420 px wide screen: no sideways scrolling, the API key field whole', async () => {
+    await page.setViewportSize({ width: 420, height: 800 });
+    const runId = (await api<{ data: RunJson[] }>(pipeline, '/api/ingest/runs')).data[0]!.id;
+    const screens: [string, string, string][] = [
+      ['#/runs', 'runs-table', '12-narrow-runs'],
+      [`#/runs/${runId}`, 'run-page', '13-narrow-run'],
+      ['#/customers', 'customers-table', '14-narrow-customers'],
+      ['#/customers/GEN-000001235', 'field-address', '15-narrow-customer'],
+    ];
+    for (const [hash, testid, name] of screens) {
+      await page.goto(`${base}/${hash}`);
+      await page.getByTestId(testid).waitFor();
+      expect(await page.evaluate<number>('document.documentElement.scrollWidth'), hash).toBeLessThanOrEqual(420);
+      const key = (await page.getByTestId('api-key').boundingBox())!;
+      expect(key.x).toBeGreaterThanOrEqual(0);
+      expect(key.x + key.width).toBeLessThanOrEqual(420);
+      await shot(name);
+    }
+  });
+
+  it('shows the runs table whole at 1024 px: no sideways scrolling in it', async () => {
+    await page.setViewportSize({ width: 1024, height: 800 });
+    await page.goto(`${base}/#/runs?page=2`);
+    await page.getByTestId('run-error-5').waitFor();
+    const sizes = await page.getByTestId('runs-table').evaluate((table) => {
+      const box = table.parentElement!;
+      return { table: table.getBoundingClientRect().width, box: box.clientWidth, scroll: box.scrollWidth, page: table.ownerDocument.documentElement.scrollWidth };
+    });
+    expect(sizes.scroll).toBeLessThanOrEqual(sizes.box);
+    expect(sizes.table).toBeLessThanOrEqual(sizes.box);
+    expect(sizes.page).toBeLessThanOrEqual(1024);
+    await shot('16-wide-runs');
+    await page.setViewportSize({ width: 1360, height: 820 });
+  });
+
   it('ran without a script error, a blocked resource or a failed request', () => {
     expect(problems).toEqual([]);
   });
