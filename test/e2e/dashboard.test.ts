@@ -1,7 +1,8 @@
 // The dashboard in a real browser: Debian's Chromium (/usr/bin/chromium,
 // installed by .ci/run) driven by playwright-core, against a real pipeline on
 // a test database and a real mock source. A screenshot of each screen goes to
-// test-artifacts/.
+// test-artifacts/; the browser runs in Europe/Paris, so times show +01:00 in
+// winter and +02:00 in summer.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -35,6 +36,49 @@ records.push(
   { ...generateRecord(11, GOOD + 2), account_balance: 12.345, phone: '+1-555-0100-0100-0100-0100' },
 );
 
+/** The API's answer, as JSON. */
+async function api<T>(pipeline: TestPipeline, url: string): Promise<T> {
+  const res = await pipeline.app.inject(url);
+  expect(res.statusCode, url).toBe(200);
+  return res.json() as T;
+}
+
+type RunJson = { id: number; status: string; started_at: string; error: string | null } & Record<string, unknown>;
+
+// A history of 27 earlier runs, 6 hours apart from midsummer on, inserted as
+// the pipeline records them: most unchanged, every ninth failed with a long
+// error (a URL in it too, which has to wrap).
+const HISTORY = 27;
+const HISTORY_START = Date.UTC(2026, 6, 1, 10, 0, 0);
+const LONG_ERROR =
+  'source answered HTTP 503 Service Unavailable on page 17 after 3 retries (upstream connect error or disconnect/reset before headers; reset reason: connection termination) at http://source.internal:8001/api/customers?page=17&limit=1000&snapshot=2026-07-01T10%3A00%3A00Z: the transaction was rolled back and nothing was merged into customers';
+
+async function seedHistory(pipeline: TestPipeline): Promise<void> {
+  for (let i = 0; i < HISTORY; i++) {
+    const failed = i % 9 === 4;
+    const started = new Date(HISTORY_START + i * 6 * 3600_000);
+    const ms = 1500 + ((i * 7919) % 2500);
+    const fetched = failed ? 1275 : 3003;
+    const [inserted, updated] = i === 0 ? [3000, 0] : failed ? [0, 0] : [(i * 3) % 40, (i * 37) % 400];
+    await pipeline.db.pool.query(
+      `INSERT INTO ingestion_runs (status, source_url, started_at, finished_at, pages, fetched, inserted, updated, unchanged, rejected, retries, error)
+       VALUES ($1, 'http://source.internal:8001', $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)`,
+      [
+        failed ? 'failed' : 'succeeded',
+        started,
+        new Date(started.getTime() + ms),
+        failed ? 17 : 41,
+        fetched,
+        inserted,
+        updated,
+        failed ? 0 : fetched - 3 - inserted - updated,
+        failed ? 3 : i % 4,
+        failed ? LONG_ERROR : null,
+      ],
+    );
+  }
+}
+
 describe.skipIf(skip)('the dashboard, in Chromium', () => {
   let source: MockSource;
   let pipeline: TestPipeline;
@@ -52,7 +96,7 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: 75, INGEST_CONCURRENCY: 1 });
     base = await pipeline.app.listen({ host: '127.0.0.1', port: 0 });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
-    page = await browser.newPage({ viewport: { width: 1360, height: 820 } });
+    page = await browser.newPage({ viewport: { width: 1360, height: 820 }, timezoneId: 'Europe/Paris' });
     // A script error, a CSP violation or a failed request shows here.
     page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
     page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
@@ -75,6 +119,42 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     await shot('1-runs-empty');
   });
 
+  it('charts the earlier runs, pages the table to the oldest, shows times with their zone and errors in full', async () => {
+    await seedHistory(pipeline);
+    await page.reload();
+    const charts = page.getByTestId('run-charts');
+    await charts.waitFor();
+    // A bar per run, one point per run in each line chart; a bar's tooltip holds the run's counts.
+    expect(await page.locator('[data-testid="chart-outcomes"] a.bar-run').count()).toBe(HISTORY);
+    expect(await page.locator('[data-testid="chart-duration"] circle').count()).toBe(HISTORY);
+    expect(await page.locator('[data-testid="chart-rate"] circle').count()).toBe(HISTORY);
+    expect(await page.locator('[data-testid="chart-outcomes"] a.bar-run[data-run="1"] title').textContent()).toMatch(/inserted: 3,000/);
+    // No run reports `deleted` yet: no such series.
+    expect(await page.locator('[data-testid="chart-outcomes"] rect[data-series="deleted"]').count()).toBe(0);
+    expect(await page.locator('[data-testid="chart-outcomes"] rect[data-series="inserted"]').first().boundingBox()).toMatchObject({
+      height: expect.any(Number),
+    });
+
+    const pager = page.getByTestId('pager');
+    expect(await pager.textContent()).toMatch(/1–20 of 27 · page 1 of 2/);
+    const table = page.getByTestId('runs-table');
+    expect(await table.locator('tbody').first().getAttribute('data-run')).toBe(String(HISTORY));
+    await shot('2-runs-history');
+
+    // The last page holds the oldest run, started at 10:00 UTC: noon in Paris, in summer time.
+    await page.getByTestId('page-2').click();
+    await expect.poll(() => pager.textContent()).toMatch(/21–27 of 27 · page 2 of 2/);
+    await expect.poll(() => table.locator('tbody').last().getAttribute('data-run')).toBe('1');
+    expect(await table.locator('tbody[data-run="1"] td.when').textContent()).toBe('2026-07-01 12:00:00 UTC+02:00');
+    expect(page.url()).toBe(`${base}/#/runs?page=2`);
+    // The failed run's error, whole, under its row.
+    expect(await page.getByTestId('run-error-5').textContent()).toBe(LONG_ERROR);
+    expect(await page.getByTestId('run-error-5').isVisible()).toBe(true);
+    await shot('3-runs-pager');
+    await page.getByTestId('page-1').click();
+    await expect.poll(() => pager.textContent()).toMatch(/page 1 of 2/);
+  });
+
   it('starts an ingest from the button, shows its live progress, then the final counts', async () => {
     await page.getByTestId('start-ingest').click();
     const progress = page.getByTestId('ingest-progress');
@@ -85,7 +165,7 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     expect(Number((await page.getByTestId('progress-records').textContent())!.replace(/,/g, ''))).toBeGreaterThan(150);
     expect(Number((await page.getByTestId('progress-rate').textContent())!.replace(/,/g, ''))).toBeGreaterThan(0);
     expect(await page.getByTestId('progress-eta').textContent()).toMatch(/^ETA \d/);
-    await shot('2-ingest-progress');
+    await shot('4-ingest-progress');
 
     const result = page.getByTestId('ingest-result');
     await result.waitFor({ timeout: 30_000 });
@@ -96,7 +176,53 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     // The runs table has the run with its counts.
     const row = page.locator('[data-testid="runs-table"] tbody tr').first();
     await expect.poll(() => row.textContent()).toMatch(/succeeded.*3,003.*3,000/);
-    await shot('3-ingest-done');
+    await shot('5-ingest-done');
+  });
+
+  it("a run's page shows the counts the API gives, its times, and links to its rejected records", async () => {
+    const newest = (await api<{ data: RunJson[] }>(pipeline, '/api/ingest/runs')).data[0]!;
+    await page.getByTestId(`run-link-${newest.id}`).click();
+    await page.getByTestId('run-page').waitFor();
+    expect(page.url()).toBe(`${base}/#/runs/${newest.id}`);
+    const run = await api<RunJson>(pipeline, `/api/ingest/runs/${newest.id}`);
+    await expect.poll(() => page.getByTestId('run-inserted').textContent()).toBe('inserted3,000');
+    for (const name of ['pages', 'fetched', 'inserted', 'updated', 'unchanged', 'rejected', 'retries']) {
+      expect(await page.getByTestId(`run-${name}`).textContent()).toBe(`${name}${(run[name] as number).toLocaleString('en-US')}`);
+    }
+    expect(await page.getByTestId('run-page').textContent()).toContain('succeeded');
+    // Times in the browser's zone (Paris, winter: +01:00), to the second.
+    const paris = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Paris', dateStyle: 'short', timeStyle: 'medium' });
+    expect(await page.getByTestId('run-started').textContent()).toBe(`${paris.format(new Date(run.started_at))} UTC+01:00`);
+    await shot('6-run-page');
+    await page.getByTestId('run-rejected-link').click();
+    await page.getByTestId('rejected-table').waitFor();
+    expect(page.url()).toBe(`${base}/#/runs/${newest.id}/rejected`);
+    await page.getByTestId('back-to-run').click();
+    await page.getByTestId('run-page').waitFor();
+
+    // A failed run's page: its error in full.
+    await page.goto(`${base}/#/runs/5`);
+    await expect.poll(() => page.getByTestId('run-error').textContent()).toBe(LONG_ERROR);
+    expect(await page.getByTestId('run-page').textContent()).toContain('failed');
+  });
+
+  it("a running run's page follows its progress live, then shows its final counts", async () => {
+    const started = await pipeline.app.inject({ method: 'POST', url: '/api/ingest?mode=async' });
+    expect(started.statusCode).toBe(202);
+    const id = (started.json() as { run_id: number }).run_id;
+    await page.goto(`${base}/#/runs/${id}`);
+    await page.getByTestId('ingest-progress').waitFor();
+    await expect.poll(async () => Number(await page.getByTestId('progress-pages').textContent()), { timeout: 10_000 }).toBeGreaterThan(1);
+    expect(await page.getByTestId('run-finished').textContent()).toBe('not yet');
+    // The counts follow the stream, then the final record.
+    await expect.poll(() => page.getByTestId('run-finished').textContent(), { timeout: 30_000 }).not.toBe('not yet');
+    const run = await api<RunJson>(pipeline, `/api/ingest/runs/${id}`);
+    expect(run.status).toBe('succeeded');
+    expect(await page.getByTestId('run-unchanged').textContent()).toBe(`unchanged${(run.unchanged as number).toLocaleString('en-US')}`);
+    expect(await page.getByTestId('run-fetched').textContent()).toBe('fetched3,003');
+    expect(await page.getByTestId('ingest-progress').count()).toBe(0);
+    await page.getByTestId('nav-runs').click();
+    await page.getByTestId('runs-table').waitFor();
   });
 
   it('pages, searches and sorts the customers table', async () => {
@@ -109,18 +235,53 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     await expect.poll(() => page.getByTestId('pager').textContent()).toMatch(/26–50 of 3,000 · page 2 of 120/);
     // The pager follows the click at once; the rows follow the answer.
     await expect.poll(() => table.locator('tbody tr').first().textContent()).toMatch(/^GEN-000000026/);
-    await shot('4-customers');
+    await shot('7-customers');
 
-    await page.getByTestId('sort-account_balance').click();
-    await page.getByTestId('sort-account_balance').click();
+    // A jump to the last page.
+    await page.getByTestId('page-jump').fill('120');
+    await page.getByTestId('page-jump').press('Enter');
+    await expect.poll(() => page.getByTestId('pager').textContent()).toMatch(/2,976–3,000 of 3,000 · page 120 of 120/);
+    await expect.poll(() => table.locator('tbody tr').last().textContent()).toMatch(/^GEN-000003000/);
+
+    // The whole header cell sorts, its corner too; descending puts the customers without a balance first, and says why.
+    const th = page.getByTestId('th-account_balance');
+    await th.click({ position: { x: 3, y: 3 } });
+    await expect.poll(() => th.getAttribute('aria-sort')).toBe('ascending');
+    expect(await page.getByTestId('pager').textContent()).toMatch(/page 1 of 120/);
+    expect(await page.getByTestId('nulls-first-note').count()).toBe(0);
+    await th.click({ position: { x: 3, y: 3 } });
     await expect.poll(() => page.getByTestId('sort-account_balance').textContent()).toBe('Balance ▼');
+    await expect.poll(() => table.locator('tbody tr td.num').first().textContent()).toBe('—');
+    expect(await page.getByTestId('nulls-first-note').textContent()).toMatch(/without a balance value come first.*NULLs/);
 
     await page.getByTestId('customer-search').fill('lovel');
     await expect.poll(() => page.getByTestId('customers-total').textContent()).toBe('1 matching');
     const rows = table.locator('tbody tr');
     await expect.poll(() => rows.count()).toBe(1);
     expect(await rows.first().textContent()).toMatch(/GEN-000001235.*Ada.*Lovelace.*ada\.lovelace@example\.com/);
-    await shot('5-customers-search');
+    await shot('8-customers-search');
+  });
+
+  it("opens a customer's page from a click on the row, with every field, and comes back to the same list", async () => {
+    const ada = records[1234] as { address: string | null; phone: string | null };
+    expect(ada.address).not.toBeNull();
+    const listUrl = page.url();
+    // A click anywhere on the row (here the last name), not only on the id.
+    await page.getByTestId('customers-table').locator('tbody tr').first().getByText('Lovelace', { exact: true }).click();
+    await page.getByTestId('customer-page').waitFor();
+    expect(page.url()).toBe(`${base}/#/customers/GEN-000001235`);
+    await expect.poll(() => page.getByTestId('field-address').textContent()).toBe(`Address${ada.address}`);
+    expect(await page.getByTestId('field-email').textContent()).toBe('Emailada.lovelace@example.com');
+    expect(await page.getByTestId('field-phone').textContent()).toBe(`Phone${ada.phone ?? 'none'}`);
+    for (const f of ['customer_id', 'first_name', 'last_name', 'date_of_birth', 'account_balance', 'created_at']) {
+      expect(await page.getByTestId(`field-${f}`).count()).toBe(1);
+    }
+    await shot('9-customer-page');
+    // Back: the same search, sort and page.
+    await page.goBack();
+    await expect.poll(() => page.getByTestId('customers-total').textContent()).toBe('1 matching');
+    expect(page.url()).toBe(listUrl);
+    expect(await page.getByTestId('customer-search').inputValue()).toBe('lovel');
   });
 
   it("opens a run's rejected records with their reasons", async () => {
@@ -135,7 +296,42 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     expect(text).toMatch(/GEN-000003002.*date_of_birth/);
     expect(text).toMatch(/GEN-000003003.*account_balance.*phone|GEN-000003003.*phone.*account_balance/);
     expect(text).toContain('"email": "not-an-email"');
-    await shot('6-rejected-records');
+    await shot('11-rejected-records');
+  });
+
+  it('fits a 420 px wide screen: no sideways scrolling, the API key field whole', async () => {
+    await page.setViewportSize({ width: 420, height: 800 });
+    const runId = (await api<{ data: RunJson[] }>(pipeline, '/api/ingest/runs')).data[0]!.id;
+    const screens: [string, string, string][] = [
+      ['#/runs', 'runs-table', '12-narrow-runs'],
+      [`#/runs/${runId}`, 'run-page', '13-narrow-run'],
+      ['#/customers', 'customers-table', '14-narrow-customers'],
+      ['#/customers/GEN-000001235', 'field-address', '15-narrow-customer'],
+    ];
+    for (const [hash, testid, name] of screens) {
+      await page.goto(`${base}/${hash}`);
+      await page.getByTestId(testid).waitFor();
+      expect(await page.evaluate<number>('document.documentElement.scrollWidth'), hash).toBeLessThanOrEqual(420);
+      const key = (await page.getByTestId('api-key').boundingBox())!;
+      expect(key.x).toBeGreaterThanOrEqual(0);
+      expect(key.x + key.width).toBeLessThanOrEqual(420);
+      await shot(name);
+    }
+  });
+
+  it('shows the runs table whole at 1024 px: no sideways scrolling in it', async () => {
+    await page.setViewportSize({ width: 1024, height: 800 });
+    await page.goto(`${base}/#/runs?page=2`);
+    await page.getByTestId('run-error-5').waitFor();
+    const sizes = await page.getByTestId('runs-table').evaluate((table) => {
+      const box = table.parentElement!;
+      return { table: table.getBoundingClientRect().width, box: box.clientWidth, scroll: box.scrollWidth, page: table.ownerDocument.documentElement.scrollWidth };
+    });
+    expect(sizes.scroll).toBeLessThanOrEqual(sizes.box);
+    expect(sizes.table).toBeLessThanOrEqual(sizes.box);
+    expect(sizes.page).toBeLessThanOrEqual(1024);
+    await shot('16-wide-runs');
+    await page.setViewportSize({ width: 1360, height: 820 });
   });
 
   it('ran without a script error, a blocked resource or a failed request', () => {
@@ -173,7 +369,7 @@ describe.skipIf(skip)('the dashboard of a pipeline with INGEST_API_KEY, in Chrom
     await page.getByTestId('start-ingest').click();
     await page.getByTestId('ingest-result').waitFor({ timeout: 30_000 });
     expect(await page.getByTestId('result-inserted').textContent()).toBe('inserted50');
-    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-7-api-key.png') });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-17-api-key.png') });
     await page.close();
   });
 });

@@ -1,6 +1,6 @@
 // The dashboard's files as the pipeline serves them (the browser test is
 // test/e2e/dashboard.test.ts), and what `/` says when they are not built.
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -35,6 +35,14 @@ describe('GET / (the dashboard)', () => {
     expect(res.headers['content-type']).toMatch(/javascript/);
     expect(res.headers['cache-control']).toMatch(/max-age=31536000.*immutable/);
     expect(res.body).not.toMatch(/https?:\/\/(?!www\.w3\.org)[a-z]/i);
+  });
+
+  it('keeps the page light: the script under 64 kB, no chart library or CDN bundled', () => {
+    // 45 kB when the run page and the hand-drawn SVG charts came in (31 kB before); a library pulled in by accident shows here.
+    const assets = readdirSync(path.join(WEB_ROOT, 'assets'));
+    const scripts = assets.filter((f) => f.endsWith('.js'));
+    expect(scripts).toHaveLength(1);
+    expect(statSync(path.join(WEB_ROOT, 'assets', scripts[0]!)).size).toBeLessThan(64 * 1024);
   });
 
   it('answers an unknown asset with a 404 problem', async () => {

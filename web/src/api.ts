@@ -12,8 +12,12 @@ import type { RejectedRecord, RunRecord } from '../../src/pipeline/ingest/runs-r
 export type { Customer };
 export type RunProgress = ProgressView;
 export type Rejected = RejectedRecord;
-/** A run record as GET /api/ingest/runs/:id answers it: with live progress while it runs. */
-export type Run = RunRecord & { progress?: ProgressView };
+/**
+ * A run record as GET /api/ingest/runs/:id answers it: with live progress
+ * while it runs. `deleted` is not in the API yet (the change-set feature adds
+ * it): the views show it only where a run has it.
+ */
+export type Run = RunRecord & { progress?: ProgressView; deleted?: number };
 
 export interface Page<T> {
   data: T[];

@@ -1,29 +1,13 @@
 // The dashboard's shell: a header with the views, and the view of the hash
-// route (#/runs, #/customers, #/runs/:id/rejected).
+// route (route.ts).
 import { useEffect, useState } from 'preact/hooks';
 import { apiKey } from './api';
+import { CustomerView } from './customer';
 import { CustomersView } from './customers';
 import { RejectedView } from './rejected';
+import { useRoute } from './route';
+import { RunView } from './run';
 import { RunsView } from './runs';
-
-type Route = { view: 'runs' } | { view: 'customers' } | { view: 'rejected'; runId: number };
-
-function parse(hash: string): Route {
-  const rejected = /^#\/runs\/(\d+)\/rejected$/.exec(hash);
-  if (rejected) return { view: 'rejected', runId: Number(rejected[1]) };
-  if (hash === '#/customers') return { view: 'customers' };
-  return { view: 'runs' };
-}
-
-function useRoute(): Route {
-  const [route, setRoute] = useState(() => parse(location.hash));
-  useEffect(() => {
-    const onHash = () => setRoute(parse(location.hash));
-    addEventListener('hashchange', onHash);
-    return () => removeEventListener('hashchange', onHash);
-  }, []);
-  return route;
-}
 
 /** The bearer key, for a pipeline started with INGEST_API_KEY (kept for this tab only). */
 function KeyField() {
@@ -52,7 +36,9 @@ function KeyField() {
 
 export function App() {
   const route = useRoute();
-  const tab = route.view === 'customers' ? 'customers' : 'runs';
+  const tab = route.view === 'customers' || route.view === 'customer' ? 'customers' : 'runs';
+  // A new view starts at its top.
+  useEffect(() => scrollTo(0, 0), [route.view, 'runId' in route ? route.runId : 0]);
   return (
     <>
       <header>
@@ -72,9 +58,11 @@ export function App() {
         <KeyField />
       </header>
       <main>
-        {route.view === 'runs' && <RunsView />}
-        {route.view === 'customers' && <CustomersView />}
+        {route.view === 'runs' && <RunsView params={route.params} />}
+        {route.view === 'run' && <RunView key={route.runId} runId={route.runId} />}
         {route.view === 'rejected' && <RejectedView runId={route.runId} />}
+        {route.view === 'customers' && <CustomersView params={route.params} />}
+        {route.view === 'customer' && <CustomerView key={route.customerId} customerId={route.customerId} />}
       </main>
     </>
   );

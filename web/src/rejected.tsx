@@ -32,8 +32,8 @@ export function RejectedView({ runId }: { runId: number }) {
   return (
     <section class="panel">
       <div class="panel-head">
-        <a href="#/runs" class="back">
-          ← Runs
+        <a href={`#/runs/${runId}`} class="back" data-testid="back-to-run">
+          ← Run #{runId}
         </a>
         <h2>Run #{runId}: rejected records</h2>
         {run && (

@@ -1,7 +1,12 @@
-// Recent runs, and the button that starts an ingest and follows it live.
+// The runs view: the button that starts an ingest and follows it live,
+// charts of the recent runs, and every run, paged.
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, followRun, getJson, startIngest, type Page, type Run, type RunProgress } from './api';
-import { count, duration, seconds, when } from './format';
+import { RunCharts } from './charts';
+import { count, duration, seconds } from './format';
+import { Pager } from './pager';
+import { intParam, navigate, runHref, withParams } from './route';
+import { Time } from './time';
 
 type Live =
   | { phase: 'idle' }
@@ -14,7 +19,7 @@ export function Status({ status }: { status: Run['status'] }) {
   return <span class={`status ${status}`}>{status}</span>;
 }
 
-function ProgressView({ runId, progress, note }: { runId: number; progress: RunProgress | null; note?: string }) {
+export function ProgressView({ runId, progress, note }: { runId: number; progress: RunProgress | null; note?: string }) {
   const total = progress?.pages_total ?? null;
   const done = progress?.pages_done ?? 0;
   const merging = total !== null && done >= total;
@@ -52,29 +57,44 @@ function ProgressView({ runId, progress, note }: { runId: number; progress: RunP
   );
 }
 
-function Outcome({ run }: { run: Run }) {
-  const cells: [string, string | number][] = [
+/** A run's counts, in the order of the pipeline's work; `deleted` only when the run has it. */
+export function runCounts(run: Run): [string, number][] {
+  const cells: [string, number | undefined][] = [
+    ['pages', run.pages],
     ['fetched', run.fetched],
     ['inserted', run.inserted],
     ['updated', run.updated],
     ['unchanged', run.unchanged],
+    ['deleted', run.deleted],
     ['rejected', run.rejected],
     ['retries', run.retries],
   ];
+  return cells.filter((c): c is [string, number] => typeof c[1] === 'number');
+}
+
+export function Counts({ run, testid, skip = [] }: { run: Run; testid: string; skip?: string[] }) {
+  return (
+    <dl class="counts">
+      {runCounts(run)
+        .filter(([name]) => !skip.includes(name))
+        .map(([name, n]) => (
+          <div key={name} data-testid={`${testid}-${name}`}>
+            <dt>{name}</dt>
+            <dd>{count(n)}</dd>
+          </div>
+        ))}
+    </dl>
+  );
+}
+
+function Outcome({ run }: { run: Run }) {
   return (
     <div class="live" data-testid="ingest-result">
       <div class="live-title">
-        Run #{run.id} <Status status={run.status} /> <span class="note">in {duration(run.duration_ms)}</span>
+        <a href={runHref(run.id)}>Run #{run.id}</a> <Status status={run.status} /> <span class="note">in {duration(run.duration_ms)}</span>
       </div>
-      {run.error && <p class="error">{run.error}</p>}
-      <dl class="counts">
-        {cells.map(([name, n]) => (
-          <div key={name} data-testid={`result-${name}`}>
-            <dt>{name}</dt>
-            <dd>{typeof n === 'number' ? count(n) : n}</dd>
-          </div>
-        ))}
-      </dl>
+      {run.error && <p class="error full-error">{run.error}</p>}
+      <Counts run={run} testid="result" skip={['pages']} />
       {run.rejected > 0 && <a href={`#/runs/${run.id}/rejected`}>See the {count(run.rejected)} rejected records →</a>}
     </div>
   );
@@ -165,76 +185,103 @@ function withLive(run: Run, live: LiveRow): Run {
 }
 
 function RunsTable({ runs, live }: { runs: Run[]; live: LiveRow }) {
-  if (!runs.length) return <p class="muted">No runs yet: start one above.</p>;
+  const withDeleted = runs.some((r) => typeof r.deleted === 'number');
+  const columns = withDeleted ? 12 : 11;
   return (
-    <table data-testid="runs-table">
-      <thead>
-        <tr>
-          <th>Run</th>
-          <th>Status</th>
-          <th>Started</th>
-          <th class="num">Duration</th>
-          <th class="num">Pages</th>
-          <th class="num">Fetched</th>
-          <th class="num">Inserted</th>
-          <th class="num">Updated</th>
-          <th class="num">Unchanged</th>
-          <th class="num">Rejected</th>
-          <th class="num">Retries</th>
-          <th>Error</th>
-        </tr>
-      </thead>
-      <tbody>
-        {runs.map((run) => withLive(run, live)).map((r) => (
-          <tr key={r.id} data-run={r.id}>
-            <td>#{r.id}</td>
-            <td>
-              <Status status={r.status} />
-            </td>
-            <td>{when(r.started_at)}</td>
-            <td class="num">{duration(r.duration_ms)}</td>
-            <td class="num">{count(r.pages)}</td>
-            <td class="num">{count(r.fetched)}</td>
-            <td class="num">{count(r.inserted)}</td>
-            <td class="num">{count(r.updated)}</td>
-            <td class="num">{count(r.unchanged)}</td>
-            <td class="num">
-              {r.rejected > 0 ? (
-                <a href={`#/runs/${r.id}/rejected`} data-testid={`rejected-link-${r.id}`}>
-                  {count(r.rejected)}
-                </a>
-              ) : (
-                0
-              )}
-            </td>
-            <td class="num">{count(r.retries)}</td>
-            <td class="error-cell" title={r.error ?? ''}>
-              {r.error ?? ''}
-            </td>
+    <div class="table-box">
+      <table data-testid="runs-table" class="runs">
+        <thead>
+          <tr>
+            <th>Run</th>
+            <th>Status</th>
+            <th>Started</th>
+            <th class="num">Duration</th>
+            <th class="num minor">Pages</th>
+            <th class="num">Fetched</th>
+            <th class="num">Inserted</th>
+            <th class="num">Updated</th>
+            <th class="num">Unchanged</th>
+            {withDeleted && <th class="num">Deleted</th>}
+            <th class="num">Rejected</th>
+            <th class="num minor">Retries</th>
           </tr>
+        </thead>
+        {runs.map((run) => withLive(run, live)).map((r) => (
+          // A body per run: its row, and the whole error under it when it failed.
+          <tbody key={r.id} data-run={r.id}>
+            <tr class={r.error ? 'has-error' : ''}>
+              <td>
+                <a href={runHref(r.id)} data-testid={`run-link-${r.id}`}>
+                  #{r.id}
+                </a>
+              </td>
+              <td>
+                <Status status={r.status} />
+              </td>
+              <td class="when">
+                <Time iso={r.started_at} />
+              </td>
+              <td class="num">{duration(r.duration_ms)}</td>
+              <td class="num minor">{count(r.pages)}</td>
+              <td class="num">{count(r.fetched)}</td>
+              <td class="num">{count(r.inserted)}</td>
+              <td class="num">{count(r.updated)}</td>
+              <td class="num">{count(r.unchanged)}</td>
+              {withDeleted && <td class="num">{r.deleted === undefined ? '—' : count(r.deleted)}</td>}
+              <td class="num">
+                {r.rejected > 0 ? (
+                  <a href={`#/runs/${r.id}/rejected`} data-testid={`rejected-link-${r.id}`}>
+                    {count(r.rejected)}
+                  </a>
+                ) : (
+                  0
+                )}
+              </td>
+              <td class="num minor">{count(r.retries)}</td>
+            </tr>
+            {r.error && (
+              <tr class="error-row">
+                <td colSpan={columns} class="error">
+                  <div class="error-text" data-testid={`run-error-${r.id}`}>
+                    {r.error}
+                  </div>
+                </td>
+              </tr>
+            )}
+          </tbody>
         ))}
-      </tbody>
-    </table>
+      </table>
+    </div>
   );
 }
 
-export function RunsView() {
+/** How many of the newest runs the charts show. */
+const CHART_RUNS = 30;
+const PAGE_SIZE = 20;
+
+export function RunsView({ params }: { params: URLSearchParams }) {
+  const page = intParam(params, 'page', 1);
+  const [recent, setRecent] = useState<Page<Run> | null>(null);
   const [runs, setRuns] = useState<Page<Run> | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [live, setLive] = useState<LiveRow>(null);
 
   const load = useCallback(() => {
-    getJson<Page<Run>>('/api/ingest/runs?limit=20').then(
-      (page) => {
-        setRuns(page);
+    Promise.all([
+      getJson<Page<Run>>(`/api/ingest/runs?limit=${CHART_RUNS}`),
+      getJson<Page<Run>>(`/api/ingest/runs?page=${page}&limit=${PAGE_SIZE}`),
+    ]).then(
+      ([r, p]) => {
+        setRecent(r);
+        setRuns(p);
         setError(null);
       },
       (err: Error) => setError(err.message),
     );
-  }, []);
+  }, [page]);
   useEffect(load, [load]);
-  // While a run goes on, its row (and those of other processes) is refreshed.
-  const running = runs?.data.find((r) => r.status === 'running')?.id ?? null;
+  // While a run goes on (the newest ones hold it), the rows are refreshed.
+  const running = recent?.data.find((r) => r.status === 'running')?.id ?? null;
   useEffect(() => {
     if (running === null) return;
     const t = setInterval(load, 3000);
@@ -244,16 +291,32 @@ export function RunsView() {
   return (
     <>
       <IngestPanel runningId={running} onChange={load} onLive={setLive} />
+      {recent && recent.total > 0 && (
+        <section class="panel">
+          <div class="panel-head">
+            <h2>Recent runs</h2>
+            <span class="muted">the last {CHART_RUNS} at most, oldest left; a point or a bar opens its run</span>
+          </div>
+          <RunCharts runs={recent.data} />
+        </section>
+      )}
       <section class="panel">
         <div class="panel-head">
-          <h2>Recent runs</h2>
-          {runs && <span class="muted">{count(runs.total)} in all</span>}
+          <h2>Runs</h2>
+          {runs && <span class="muted">{count(runs.total)} in all, newest first</span>}
           <button type="button" class="secondary" onClick={load}>
             Refresh
           </button>
         </div>
         {error && <p class="error">{error}</p>}
-        {runs ? <RunsTable runs={runs.data} live={live} /> : !error && <p class="muted">Loading…</p>}
+        {!runs && !error && <p class="muted">Loading…</p>}
+        {runs && runs.total === 0 && <p class="muted">No runs yet: start one above.</p>}
+        {runs && runs.total > 0 && (
+          <>
+            <RunsTable runs={runs.data} live={live} />
+            <Pager page={page} limit={PAGE_SIZE} total={runs.total} onPage={(p) => navigate(withParams('#/runs', { page: p === 1 ? null : p }))} />
+          </>
+        )}
       </section>
     </>
   );
