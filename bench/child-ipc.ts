@@ -13,7 +13,7 @@ function memoryCommand(msg: Message): Message | undefined {
   if (msg.type === 'mem-start') {
     memMax = {};
     const sample = () => {
-      for (const [k, v] of Object.entries(process.memoryUsage())) memMax[k] = Math.max(memMax[k] ?? 0, v);
+      for (const [k, v] of Object.entries(process.memoryUsage())) memMax[k] = Math.max(memMax[k] ?? 0, v as number);
     };
     sample();
     memTimer = setInterval(sample, 50);

@@ -22,7 +22,7 @@ export async function compileChildren(): Promise<string> {
   } catch (err) {
     // Type errors still emit JavaScript (others may be mid-edit in src/); a missing file does not.
     const out = String((err as { stdout?: string }).stdout ?? (err as Error).message);
-    if (!existsSync(path.join(BUILD_DIR, 'bench', 'serve-pipeline.js'))) throw new Error(`could not compile the servers:\n${out}`);
+    if (!existsSync(path.join(BUILD_DIR, 'bench', 'serve-pipeline.js'))) throw new Error(`could not compile the servers:\n${out}`, { cause: err });
     return out;
   }
 }

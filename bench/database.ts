@@ -47,6 +47,7 @@ export async function findServer(databaseUrl: string | undefined): Promise<Serve
       await rm(root, { recursive: true, force: true });
       throw new Error(
         `no PostgreSQL: DATABASE_URL is not set, nothing answers at ${LOCAL}, and the embedded server did not start: ${(err as Error).message}`,
+        { cause: err },
       );
     }
     adminUrl = embedded.url.replace(/\/customer_db$/, '/postgres');

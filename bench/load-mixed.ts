@@ -70,7 +70,7 @@ async function database(): Promise<Db> {
       const c = new pg.Client({ connectionString: url.toString() });
       await c.connect();
       try {
-        return String((await c.query('SHOW server_version')).rows[0].server_version);
+        return (await c.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
       } finally {
         await c.end();
       }
@@ -316,7 +316,7 @@ try {
   }
   exitCode = ok ? 0 : 1;
 } catch (err) {
-  log(`failed: ${(err as Error).stack ?? err}`);
+  log(`failed: ${(err as Error).stack ?? String(err)}`);
 } finally {
   if (services) await stopServices(services);
   await db.drop().catch((e: Error) => log(`could not drop the database: ${e.message}`));

@@ -147,7 +147,7 @@ describe('Dockerfile', () => {
 
   it('has no errors or warnings from the dockerfile-utils linter', () => {
     const problems = validate(DOCKERFILE).map(
-      (d) => `line ${d.range.start.line + 1}: ${d.severity === 1 ? 'error' : 'warning'}: ${d.message}`,
+      (d) => `line ${d.range.start.line + 1}: ${d.severity === 1 ? 'error' : 'warning'}: ${typeof d.message === 'string' ? d.message : d.message.value}`,
     );
     expect(problems).toEqual([]);
   });

@@ -29,7 +29,7 @@ try {
         await client.query(`SET plan_cache_mode = ${mode}`);
         await client.query('DEALLOCATE ALL');
         await client.query(`PREPARE q AS ${sql}`);
-        const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS) EXECUTE q(${params.map((p) => (typeof p === 'string' ? `'${p}'` : p)).join(', ')})`);
+        const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) EXECUTE q(${params.map((p) => (typeof p === 'string' ? `'${p}'` : p)).join(', ')})`);
         process.stdout.write(`\n=== ${title} — ${mode} ===\n${rows.map((r) => r['QUERY PLAN']).join('\n')}\n`);
       }
     };

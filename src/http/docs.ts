@@ -43,7 +43,7 @@ function examplesIntoDescriptions(querystring: unknown): unknown {
       continue;
     }
     const eg = examples.map((e) => `\`${String(e)}\``).join(', ');
-    properties[name] = { ...rest, description: `${String(rest.description ?? '').replace(/\.?\s*$/, '')}. Example${examples.length > 1 ? 's' : ''}: ${eg}` };
+    properties[name] = { ...rest, description: `${typeof rest.description === 'string' ? rest.description.replace(/\.?\s*$/, '') : ''}. Example${examples.length > 1 ? 's' : ''}: ${eg}` };
   }
   return { ...q, properties };
 }
@@ -148,7 +148,7 @@ export async function registerDocs(
         ? { components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'INGEST_API_KEY' } } } }
         : {}),
     },
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
   await app.register(swaggerUi, {
     routePrefix: '/docs',

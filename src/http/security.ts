@@ -29,7 +29,7 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = (() => {
     {} as IncomingMessage,
     collect as unknown as ServerResponse,
     (err?: unknown) => {
-      if (err) throw err;
+      if (err) throw err instanceof Error ? err : new Error('helmet failed', { cause: err });
     },
   );
   return Object.freeze(headers);
@@ -69,7 +69,7 @@ export function requireBearer(key: string): onRequestHookHandler {
 
 /** Adds a hook in front of a route's own onRequest hooks (at registration: no cost for other routes). */
 export function prependOnRequest(route: RouteOptions, hook: onRequestHookHandler): void {
-  const own = route.onRequest ? ([] as onRequestHookHandler[]).concat(route.onRequest as onRequestHookHandler | onRequestHookHandler[]) : [];
+  const own = route.onRequest ? ([] as onRequestHookHandler[]).concat(route.onRequest) : [];
   route.onRequest = [hook, ...own];
 }
 

@@ -94,7 +94,7 @@ export function parseFaultSpec(text: string): FaultSpec | null {
     checkValue(key, value, raw);
     spec[key] = value;
   }
-  return checkRates(spec as FaultSpec);
+  return checkRates(spec);
 }
 
 /** Validates a spec given as an object; returns it. Throws FaultSpecError. */
@@ -125,6 +125,6 @@ export const FAULT_SPEC_DOC = [
   '',
   ...KEYS.map((k) => {
     const p = PROPS[k]!;
-    return `- \`${k}\` (${accepts(p)}${p.default === undefined ? '' : `, default ${p.default}`}): ${p.description}`;
+    return `- \`${k}\` (${accepts(p)}${p.default === undefined ? '' : `, default ${typeof p.default === 'string' ? p.default : JSON.stringify(p.default)}`}): ${p.description}`;
   }),
 ].join('\n');

@@ -171,10 +171,11 @@ export function faultHooks(injector: FaultInjector) {
   // A hook that answers does not call done (Fastify's callback-style contract).
   function onRequest(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     const header = request.headers['x-mock-fault'];
-    const given = header ?? (request.query as Record<string, unknown> | undefined)?.fault;
+    // The route's schema has made `fault` a string, when given.
+    const given = header ?? (request.query as { fault?: string } | undefined)?.fault;
     let decision: FaultDecision;
     try {
-      decision = injector.decide(given === undefined ? undefined : Array.isArray(given) ? given.join(',') : String(given));
+      decision = injector.decide(given === undefined ? undefined : Array.isArray(given) ? given.join(',') : given);
     } catch (err) {
       const [name, where] = header !== undefined ? ['x-mock-fault', 'header'] : ['fault', 'query'];
       const reason = (err as Error).message;

@@ -47,7 +47,7 @@ export class RecordArena {
     readonly chunkRecords = CHUNK_RECORDS,
   ) {
     if (!Number.isInteger(chunkRecords) || chunkRecords < 1) throw new RangeError(`chunkRecords must be a positive integer, got ${chunkRecords}`);
-    this.chunks = new Array(Math.ceil(count / chunkRecords));
+    this.chunks = new Array<Chunk | undefined>(Math.ceil(count / chunkRecords));
     this.unfilled = this.chunks.length;
     this.json = this.unfilled ? json : null;
   }
@@ -81,7 +81,7 @@ export class RecordArena {
     const k = Math.floor(index / this.chunkRecords);
     const { bytes, starts } = this.chunk(k);
     const j = index - k * this.chunkRecords;
-    return bytes.subarray(starts[j]!, starts[j + 1]! - 1);
+    return bytes.subarray(starts[j], starts[j + 1]! - 1);
   }
 
   /**
@@ -98,7 +98,7 @@ export class RecordArena {
       const base = k * per;
       const from = Math.max(start - base, 0);
       const to = Math.min(end - base, starts.length - 1);
-      out.push(bytes.subarray(starts[from]!, k === last ? starts[to]! - 1 : starts[to]!));
+      out.push(bytes.subarray(starts[from], k === last ? starts[to]! - 1 : starts[to]!));
     }
     return out;
   }

@@ -42,10 +42,10 @@ function requests(doc: Document): { method: string; url: string }[] {
       const query = new URLSearchParams();
       for (const p of op.parameters ?? []) {
         const v = prefilled(p);
-        if (p.in === 'path') url = url.replace(`{${p.name}}`, encodeURIComponent(String(v)));
-        else if (p.in === 'query' && v !== undefined) query.set(p.name, String(v));
+        if (p.in === 'path') url = url.replace(`{${p.name}}`, encodeURIComponent(String(v as string | number)));
+        else if (p.in === 'query' && v !== undefined) query.set(p.name, String(v as string | number));
       }
-      out.push({ method: method.toUpperCase(), url: query.size ? `${url}?${query}` : url });
+      out.push({ method: method.toUpperCase(), url: query.size ? `${url}?${query.toString()}` : url });
     }
   }
   return out;

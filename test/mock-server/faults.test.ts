@@ -62,7 +62,7 @@ async function get(url: string, headers: Record<string, string> = {}): Promise<O
 function label(o: Outcome): string {
   if (o.error) return `${o.status ?? 'no-answer'}:${o.error}`;
   const applied = o.headers['x-mock-fault-applied'];
-  return `${o.status}${applied ? `:${applied}` : ''}`;
+  return `${o.status}${applied ? `:${String(applied)}` : ''}`;
 }
 
 async function sequence(base: string, n: number, p = '/api/customers?limit=5'): Promise<string[]> {
