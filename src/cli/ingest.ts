@@ -26,7 +26,7 @@ function progressBar(enabled: boolean) {
   if (!enabled) return { update: (_p: ProgressView) => {}, stop: () => {} };
   const bar = new cliProgress.SingleBar(
     {
-      format: ' {bar} {pages} pages | {records} records | {rate} records/s | ETA {time_left}',
+      format: ' {bar} {pages} pages | {records} records | {rate} records/s | {phase}, ETA {time_left}',
       barsize: 30,
       hideCursor: true,
       clearOnComplete: true,
@@ -44,7 +44,9 @@ function progressBar(enabled: boolean) {
         pages: p.pages_total === null ? `${p.pages_done}` : `${p.pages_done}/${p.pages_total}`,
         records: p.records.toLocaleString('en-US'),
         rate: Math.round(p.records_per_second).toLocaleString('en-US'),
-        time_left: p.pages_total !== null && p.pages_done >= p.pages_total ? 'merging…' : seconds(p.eta_seconds),
+        phase: p.phase,
+        // The whole run's: the pages left and the merge after them.
+        time_left: seconds(p.eta_seconds),
       };
       if (!started) {
         bar.start(total, p.pages_done, payload);
@@ -133,15 +135,17 @@ async function ingestInProcess(
     await migrate(db.pool);
     let runId: number | null = null;
     let startedAt = 0;
+    let mergeRate: number | null = null;
     if (!json && !isTerminal()) out(`ingesting from ${sourceUrl} into ${db.url}`);
     try {
       await runIngest(db.pool, ingestOptions({ ...config, sourceUrl }), {
         signal,
-        onStarted: (id) => {
+        onStarted: (id, mergeMsPerRecord) => {
           runId = id;
           startedAt = performance.now();
+          mergeRate = mergeMsPerRecord;
         },
-        onProgress: (p) => bar.update(progressView(p, performance.now() - startedAt)),
+        onProgress: (p) => bar.update(progressView(p, performance.now() - startedAt, mergeRate)),
       });
     } catch (err) {
       if (err instanceof IngestConflictError) {

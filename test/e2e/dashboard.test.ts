@@ -193,6 +193,8 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     // Times in the browser's zone (Paris, winter: +01:00), to the second.
     const paris = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Paris', dateStyle: 'short', timeStyle: 'medium' });
     expect(await page.getByTestId('run-started').textContent()).toBe(`${paris.format(new Date(run.started_at))} UTC+01:00`);
+    // Its phases' timings, as the record gives them.
+    expect(await page.getByTestId('run-phases').textContent()).toMatch(/^fetching [\d.]+ m?s, merging [\d.]+ m?s$/);
     await shot('6-run-page');
     await page.getByTestId('run-rejected-link').click();
     await page.getByTestId('rejected-table').waitFor();
@@ -214,6 +216,7 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     await page.getByTestId('ingest-progress').waitFor();
     await expect.poll(async () => Number(await page.getByTestId('progress-pages').textContent()), { timeout: 10_000 }).toBeGreaterThan(1);
     expect(await page.getByTestId('run-finished').textContent()).toBe('not yet');
+    expect(await page.getByTestId('progress-phase').textContent()).toBe('fetching pages');
     // The counts follow the stream, then the final record.
     await expect.poll(() => page.getByTestId('run-finished').textContent(), { timeout: 30_000 }).not.toBe('not yet');
     const run = await api<RunJson>(pipeline, `/api/ingest/runs/${id}`);

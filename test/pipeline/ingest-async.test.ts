@@ -32,6 +32,7 @@ interface Run {
   pages: number;
   error: string | null;
   progress?: {
+    phase: 'fetching' | 'merging';
     pages_done: number;
     pages_total: number | null;
     records: number;
@@ -106,14 +107,15 @@ describe('POST /api/ingest?mode=async', () => {
       if ((run.progress?.pages_done ?? 0) >= 3) seen = run;
       else await sleep(10);
     }
-    expect(seen.progress).toMatchObject({ pages_total: 20, records: seen.progress!.pages_done * 10 });
-    expect(seen.progress!.pages_done).toBeLessThan(20);
+    // 20 full pages, and the empty 21st that ends the run.
+    expect(seen.progress).toMatchObject({ phase: 'fetching', pages_total: 21, records: seen.progress!.pages_done * 10 });
+    expect(seen.progress!.pages_done).toBeLessThan(21);
     expect(seen.progress!.records_per_second).toBeGreaterThan(0);
     expect(seen.progress!.eta_seconds).toBeGreaterThan(0);
     // The live counts show on the record itself, and in the list of runs.
     expect(seen.fetched).toBe(seen.progress!.records);
     const list = (await pipeline.app.inject('/api/ingest/runs')).json() as { data: Run[] };
-    expect(list.data[0]).toMatchObject({ id: run_id, status: 'running', progress: { pages_total: 20 } });
+    expect(list.data[0]).toMatchObject({ id: run_id, status: 'running', progress: { pages_total: 21 } });
     await waitForEnd(run_id);
   });
 
@@ -178,7 +180,11 @@ describe('POST /api/ingest?mode=async', () => {
       expect(progress.length).toBeGreaterThan(2);
       const pages = progress.map((p) => p.pages_done);
       expect(pages).toEqual([...pages].sort((a, b) => a - b));
-      expect(progress.at(-1)).toMatchObject({ pages_total: 20 });
+      // Pages done never pass the total shown; the last word before `done` is the merge.
+      const counted = progress.filter((p) => p.pages_total !== null);
+      expect(counted.length).toBeGreaterThan(1);
+      for (const p of counted) expect(p.pages_done).toBeLessThanOrEqual(p.pages_total!);
+      expect(progress.at(-1)).toMatchObject({ phase: 'merging', pages_done: 21, pages_total: 21 });
       expect(got.at(-1)!.event).toBe('done');
       expect(got.filter((e) => e.event === 'done')).toHaveLength(1);
       expect(JSON.parse(got.at(-1)!.data)).toMatchObject({ id: run_id, status: 'succeeded', fetched: 200, inserted: 200 });
@@ -214,8 +220,20 @@ describe('POST /api/ingest?mode=async', () => {
       try {
         const otherBase = await other.app.listen({ host: '127.0.0.1', port: 0 });
         const { run_id } = (await pipeline.app.inject({ method: 'POST', url: '/api/ingest?mode=async' })).json() as { run_id: number };
+        // Its record on the other app carries the counts the run keeps in its row.
+        let live: Run | null = null;
+        while (!live) {
+          const run = (await other.app.inject(`/api/ingest/runs/${run_id}`)).json() as Run;
+          if (run.status !== 'running') throw new Error('the run ended before its counts were seen from the other app');
+          if ((run.progress?.records ?? 0) > 0) live = run;
+          else await sleep(20);
+        }
+        expect(live.fetched).toBe(live.progress!.records);
+        expect(live.progress!.pages_total).toBe(21);
         const got = await collect(`${otherBase}/api/ingest/runs/${run_id}/events`);
         expect(got[0]!.event).toBe('progress');
+        const counted = got.filter((e) => e.event === 'progress').map((e) => JSON.parse(e.data) as NonNullable<Run['progress']>);
+        expect(counted.some((p) => p.records > 0)).toBe(true);
         expect(got.at(-1)!.event).toBe('done');
         expect(JSON.parse(got.at(-1)!.data)).toMatchObject({ id: run_id, status: 'succeeded' });
       } finally {

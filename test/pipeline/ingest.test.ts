@@ -168,8 +168,12 @@ describe.each([25_000, 1])('POST /api/ingest (INGEST_CHUNK_ROWS=%i)', (chunkRows
     source.setRecords(range(9));
     const { body } = await ingest();
     const run = (await pipeline.app.inject(`/api/ingest/runs/${body.run_id}`)).json();
-    expect(run).toMatchObject({ id: body.run_id, status: 'succeeded', fetched: 9, inserted: 9, error: null });
+    expect(run).toMatchObject({ id: body.run_id, status: 'succeeded', fetched: 9, inserted: 9, error: null, phase: null });
     expect(run.duration_ms).toBeGreaterThanOrEqual(0);
+    // The answer and the record say the same duration, and its two phases add up to it.
+    expect(body.duration_ms).toBe(run.duration_ms);
+    expect(run.fetch_ms + run.merge_ms).toBeGreaterThanOrEqual(run.duration_ms - 1);
+    expect(run.fetch_ms + run.merge_ms).toBeLessThanOrEqual(run.duration_ms + 1);
     const list = (await pipeline.app.inject('/api/ingest/runs')).json();
     expect(list.data[0].id).toBe(body.run_id);
   });

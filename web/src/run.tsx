@@ -80,6 +80,16 @@ export function RunView({ runId }: { runId: number }) {
               <dd data-testid="run-duration">{running ? `${duration((progress?.elapsed_seconds ?? 0) * 1000)} so far` : duration(shown.duration_ms)}</dd>
             </div>
             <div>
+              <dt>Phases</dt>
+              <dd data-testid="run-phases">
+                {running
+                  ? `${progress?.phase ?? shown.phase ?? 'fetching'} now`
+                  : shown.fetch_ms === null
+                    ? 'ended while fetching'
+                    : `fetching ${duration(shown.fetch_ms)}, merging ${shown.merge_ms === null ? '(did not finish)' : duration(shown.merge_ms)}`}
+              </dd>
+            </div>
+            <div>
               <dt>Source</dt>
               <dd class="mono">{shown.source_url}</dd>
             </div>

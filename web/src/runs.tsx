@@ -22,7 +22,7 @@ export function Status({ status }: { status: Run['status'] }) {
 export function ProgressView({ runId, progress, note }: { runId: number; progress: RunProgress | null; note?: string }) {
   const total = progress?.pages_total ?? null;
   const done = progress?.pages_done ?? 0;
-  const merging = total !== null && done >= total;
+  const merging = progress?.phase === 'merging';
   const pct = total ? Math.min(100, (done / total) * 100) : null;
   return (
     <div class="live" data-testid="ingest-progress">
@@ -49,7 +49,8 @@ export function ProgressView({ runId, progress, note }: { runId: number; progres
         <span>
           <b data-testid="progress-rate">{count(Math.round(progress?.records_per_second ?? 0))}</b> records/s
         </span>
-        <span data-testid="progress-eta">{merging ? 'merging into customers…' : <>ETA {seconds(progress?.eta_seconds ?? null)}</>}</span>
+        <span data-testid="progress-phase">{merging ? 'merging into customers' : 'fetching pages'}</span>
+        <span data-testid="progress-eta">ETA {seconds(progress?.eta_seconds ?? null)}</span>
         {(progress?.rejected ?? 0) > 0 && <span>{count(progress!.rejected)} rejected so far</span>}
         {(progress?.retries ?? 0) > 0 && <span>{count(progress!.retries)} retries</span>}
       </div>

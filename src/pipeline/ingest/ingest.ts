@@ -8,6 +8,7 @@ import { StagingWriter, mergeStaging } from './loader.js';
 import { preparePage, type PreparedPage } from './prepare-page.js';
 import { refreshPageAnchors } from '../db/customers-repository.js';
 import { FailedRuns } from './failed-runs.js';
+import { ProgressSaver } from './progress-saver.js';
 import {
   INGEST_LOCK_KEY,
   createRun,
@@ -15,7 +16,9 @@ import {
   finishRun,
   lockHolderRunId,
   lockRun,
+  recentMergeRate,
   type RunCounts,
+  type RunPhase,
 } from './runs-repository.js';
 
 export interface IngestOptions {
@@ -61,8 +64,11 @@ export interface IngestProgress {
   fetched: number;
   rejected: number;
   retries: number;
-  /** Pages the source's `total` implies, when known. */
+  /** Pages the source's `total` implies (the last, short or empty, page included), when known. */
   pagesExpected: number | null;
+  phase: RunPhase;
+  /** Milliseconds from the start to the last page staged, once the run is past fetching. */
+  fetchMs: number | null;
 }
 
 export class IngestConflictError extends HttpError {
@@ -119,8 +125,11 @@ export async function runIngest(
     logger?: Logger;
     signal?: AbortSignal;
     onProgress?: (p: IngestProgress) => void;
-    /** Called once the lock is held and the run row exists, before any page is fetched. */
-    onStarted?: (runId: number) => void;
+    /**
+     * Called once the lock is held and the run row exists, before any page is
+     * fetched, with the merge time per record the last run measured (for ETAs).
+     */
+    onStarted?: (runId: number, mergeMsPerRecord: number | null) => void;
     /** Where a failed run is recorded, later when the database is away at that moment (one per app). */
     failures?: FailedRuns;
   } = {},
@@ -182,26 +191,46 @@ export async function runIngest(
     },
   });
   let writer: StagingWriter | null = null;
+  const saver = new ProgressSaver(pool, runId);
+  let pagesExpected: number | null = null;
+  let fetchMs: number | null = null;
+  const progress = (phase: RunPhase): IngestProgress => ({
+    runId: runId!,
+    pages: counts.pages,
+    fetched: counts.fetched,
+    rejected: counts.rejected,
+    retries: counts.retries,
+    pagesExpected,
+    phase,
+    fetchMs,
+  });
   try {
-    ctx.onStarted?.(runId);
+    ctx.onStarted?.(runId, await recentMergeRate(pool).catch(() => null));
     writer = await StagingWriter.open(client, { workMem: opts.workMem, chunkRows: opts.chunkRows });
-    let pagesExpected: number | null = null;
     const stage = async (p: PreparedPage) => {
       counts.rejected += p.rejected;
       counts.pages++;
       counts.fetched += p.records;
       await writer!.write(p.rows, p.records);
-      ctx.onProgress?.({ runId: runId!, pages: counts.pages, fetched: counts.fetched, rejected: counts.rejected, retries: counts.retries, pagesExpected });
+      const now = progress('fetching');
+      ctx.onProgress?.(now);
+      saver.update(now);
     };
     await fetchAllPages(source, opts, abort, stage, (n) => (pagesExpected = n));
+    // Every page is read: what is left is the last chunk's comparison and the merge.
+    fetchMs = Math.round(performance.now() - started);
+    const merging = progress('merging');
+    ctx.onProgress?.(merging);
+    await saver.flush(merging);
     await writer.finish();
     const merged = await mergeStaging(client, runId);
     counts.inserted = merged.inserted;
     counts.updated = merged.updated;
     counts.unchanged = merged.unchanged;
     await refreshPageAnchors(client);
+    await saver.stop();
     // The run's final state commits with its data, atomically.
-    await finishRun(client, runId, 'succeeded', counts);
+    const durationMs = await finishRun(client, runId, 'succeeded', counts, null, fetchMs);
     await client.query('COMMIT');
     release();
     const result: IngestResult = {
@@ -210,13 +239,15 @@ export async function runIngest(
       records_processed: counts.fetched - counts.rejected,
       ...counts,
       duplicates: counts.fetched - counts.rejected - merged.distinctIds,
-      duration_ms: Math.round(performance.now() - started),
+      // The record's own figure (the database's clock), so that the answer and the record agree.
+      duration_ms: durationMs ?? Math.round(performance.now() - started),
     };
     runLog?.info(result, 'ingest succeeded');
     return result;
   } catch (err) {
     abort.abort(err);
     writer?.abort();
+    await saver.stop();
     const cancelled = ctx.signal?.aborted === true;
     const dbError = !cancelled && !(err instanceof SourceError);
     // A connection whose COPY or query failed is not reusable: drop it.
@@ -326,7 +357,8 @@ async function readPages(
     size = first.records; // the source caps the page size without saying so
   }
   let total = first.total ?? 0;
-  const expected = () => (first.total === null ? null : Math.max(1, Math.ceil(total / size)));
+  // The pages an honest source takes: the full ones and the short (or empty) last one that ends the run.
+  const expected = () => (first.total === null ? null : Math.floor(total / size) + 1);
   onExpected(expected());
   await stage(first);
   if (first.records < size) return;

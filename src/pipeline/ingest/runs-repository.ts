@@ -12,6 +12,8 @@ export interface RunCounts {
   retries: number;
 }
 
+export type RunPhase = 'fetching' | 'merging';
+
 export interface RunRecord extends RunCounts {
   id: number;
   status: 'running' | 'succeeded' | 'failed';
@@ -20,13 +22,35 @@ export interface RunRecord extends RunCounts {
   finished_at: string | null;
   duration_ms: number | null;
   error: string | null;
+  /** What a running run is doing now; null once it has ended. */
+  phase: RunPhase | null;
+  /** Pages the source's total implies (the last, short or empty, page included); null when unknown. */
+  pages_expected: number | null;
+  /** Time from the start to the last page staged, and from there to the end (null until reached). */
+  fetch_ms: number | null;
+  merge_ms: number | null;
+  /** Milliseconds since the start, by the database's clock, while the run is running. */
+  elapsed_ms: number | null;
+}
+
+/** What a running run has done so far, as kept in its row. */
+export interface RunProgressRow {
+  pages: number;
+  fetched: number;
+  rejected: number;
+  retries: number;
+  phase: RunPhase;
+  pagesExpected: number | null;
+  fetchMs: number | null;
 }
 
 const RUN_COLUMNS = `id::int AS id, status, source_url,
   to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS started_at,
   to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS finished_at,
   (extract(epoch FROM finished_at - started_at) * 1000)::int AS duration_ms,
-  pages, fetched, inserted, updated, unchanged, rejected, retries, error`;
+  pages, fetched, inserted, updated, unchanged, rejected, retries, error,
+  phase, pages_expected, fetch_ms, merge_ms,
+  CASE WHEN status = 'running' THEN (extract(epoch FROM clock_timestamp() - started_at) * 1000)::int END AS elapsed_ms`;
 
 /** Advisory-lock key of "an ingest is running" (any process, any replica). */
 export const INGEST_LOCK_KEY = 7_240_002;
@@ -88,20 +112,54 @@ export async function createRun(db: Queryable, sourceUrl: string): Promise<numbe
   return rows[0]!.id;
 }
 
+/**
+ * Records the end of a run; returns its duration by the database's clock
+ * (what its record will say). `fetchMs`: when the run got past fetching;
+ * the rest of a succeeded run is its merge.
+ */
 export async function finishRun(
   db: Queryable,
   id: number,
   status: 'succeeded' | 'failed',
   counts: RunCounts,
   error: string | null = null,
-): Promise<void> {
+  fetchMs: number | null = null,
+): Promise<number | null> {
   // A failure recorded late (failed-runs.ts) never overwrites a success.
-  await db.query(
+  const { rows } = await db.query<{ duration_ms: number }>(
     `UPDATE ingestion_runs SET status = $2, finished_at = clock_timestamp(), pages = $3, fetched = $4,
-       inserted = $5, updated = $6, unchanged = $7, rejected = $8, retries = $9, error = $10
-     WHERE id = $1 AND ($2 = 'succeeded' OR status <> 'succeeded')`,
-    [id, status, counts.pages, counts.fetched, counts.inserted, counts.updated, counts.unchanged, counts.rejected, counts.retries, error],
+       inserted = $5, updated = $6, unchanged = $7, rejected = $8, retries = $9, error = $10, phase = NULL,
+       fetch_ms = COALESCE($11, fetch_ms),
+       merge_ms = CASE WHEN $2 <> 'succeeded' OR COALESCE($11, fetch_ms) IS NULL THEN NULL
+                       ELSE (extract(epoch FROM clock_timestamp() - started_at) * 1000)::int - COALESCE($11, fetch_ms) END
+     WHERE id = $1 AND ($2 = 'succeeded' OR status <> 'succeeded')
+     RETURNING (extract(epoch FROM finished_at - started_at) * 1000)::int AS duration_ms`,
+    [id, status, counts.pages, counts.fetched, counts.inserted, counts.updated, counts.unchanged, counts.rejected, counts.retries, error, fetchMs],
   );
+  return rows[0]?.duration_ms ?? null;
+}
+
+/** Writes a running run's progress into its row; a run that has ended is left as it is. */
+export async function saveProgress(db: Queryable, id: number, p: RunProgressRow): Promise<void> {
+  await db.query(
+    `UPDATE ingestion_runs SET pages = $2, fetched = $3, rejected = $4, retries = $5, phase = $6, pages_expected = $7,
+       fetch_ms = $8
+     WHERE id = $1 AND status = 'running'`,
+    [id, p.pages, p.fetched, p.rejected, p.retries, p.phase, p.pagesExpected, p.fetchMs],
+  );
+}
+
+/**
+ * Milliseconds of merge per record fetched in the latest succeeded run that
+ * merged anything: what the ETA of the next run's merge is estimated from.
+ */
+export async function recentMergeRate(db: Queryable): Promise<number | null> {
+  const { rows } = await db.query<{ rate: number }>(
+    `SELECT merge_ms::float8 / fetched AS rate FROM ingestion_runs
+     WHERE status = 'succeeded' AND merge_ms IS NOT NULL AND fetched > 0
+     ORDER BY id DESC LIMIT 1`,
+  );
+  return rows[0]?.rate ?? null;
 }
 
 /** Runs left `running` by a process that died. Call only while holding the ingest lock. */

@@ -7,8 +7,8 @@ import { NotFoundError } from '../../http/errors.js';
 import { DEFAULT_LIMIT, DEFAULT_PAGE, PageQuery } from '../../http/paging.js';
 import { runIngest, type IngestOptions, type IngestResult } from '../ingest/ingest.js';
 import { FailedRuns } from '../ingest/failed-runs.js';
-import { ProgressRegistry } from '../ingest/progress.js';
-import { getRun, listRejected, listRuns, type RunRecord } from '../ingest/runs-repository.js';
+import { progressFromRow, ProgressRegistry, type ProgressView } from '../ingest/progress.js';
+import { getRun, listRejected, listRuns, recentMergeRate, type RunRecord } from '../ingest/runs-repository.js';
 import { streamRunEvents, type RunEventStream, type RunEventsOptions } from './run-events.js';
 
 const Counts = {
@@ -32,16 +32,26 @@ const IngestResultSchema = Type.Object({
 
 const ProgressSchema = Type.Object(
   {
+    phase: Type.Union([Type.Literal('fetching'), Type.Literal('merging')], {
+      description: '`fetching` pages (each chunk compared with the stored rows meanwhile), then `merging` what changed and committing',
+    }),
     pages_done: Type.Integer(),
-    pages_total: Type.Union([Type.Integer(), Type.Null()], { description: "pages the source's total implies; null when unknown" }),
+    pages_total: Type.Union([Type.Integer(), Type.Null()], {
+      description: "pages the source's total implies, the last (short or empty) one included, never fewer than are done; null when unknown",
+    }),
     records: Type.Integer({ description: 'records fetched so far' }),
     rejected: Type.Integer(),
     retries: Type.Integer(),
     elapsed_seconds: Type.Number(),
     records_per_second: Type.Number(),
-    eta_seconds: Type.Union([Type.Number(), Type.Null()], { description: 'time left to fetch the remaining pages; null when unknown' }),
+    eta_seconds: Type.Union([Type.Number(), Type.Null()], {
+      description: "time left for the whole run: the pages still to fetch at the rate so far, and the merge, estimated from the last run's merge time per record; null when unknown",
+    }),
   },
-  { $id: 'IngestProgress', description: 'live progress of a running ingest (on the process that runs it)' },
+  {
+    $id: 'IngestProgress',
+    description: 'progress of a running ingest: live on the process that runs it, about a second old (from its run record) on any other',
+  },
 );
 
 const RunSchema = Type.Object(
@@ -54,6 +64,15 @@ const RunSchema = Type.Object(
     duration_ms: Type.Union([Type.Integer(), Type.Null()]),
     ...Counts,
     error: Type.Union([Type.String(), Type.Null()]),
+    phase: Type.Union([Type.Literal('fetching'), Type.Literal('merging'), Type.Null()], {
+      description: 'what a running run is doing now; null once it has ended',
+    }),
+    fetch_ms: Type.Union([Type.Integer(), Type.Null()], {
+      description: 'time from the start until every page was read (null until then)',
+    }),
+    merge_ms: Type.Union([Type.Integer(), Type.Null()], {
+      description: "of a succeeded run: the time from there to the commit (the last chunk's comparison, the merge, the run's record)",
+    }),
     progress: Type.Optional(Type.Ref('IngestProgress')),
   },
   { $id: 'IngestionRun' },
@@ -113,9 +132,9 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
     const run = (opts.trackRun ?? ((r) => r))(runIngest(pool, ingest, {
       logger: logger as Logger,
       signal,
-      onStarted: (id) => {
+      onStarted: (id, mergeMsPerRecord) => {
         runId = id;
-        progress.started(id);
+        progress.started(id, mergeMsPerRecord);
         onStarted(id);
       },
       onProgress: (p) => progress.update(p),
@@ -133,12 +152,17 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
   };
 
   /** A running run's record with this process's live counts merged in. */
-  const withProgress = (run: RunRecord): RunRecord & { progress?: unknown } => {
+  /**
+   * A running run's record with its progress: this process's live counts
+   * when it runs it, else (another process, another replica) the counts
+   * that run keeps in its row, about a second old.
+   */
+  const withProgress = async (run: RunRecord): Promise<RunRecord & { progress?: ProgressView }> => {
     if (run.status !== 'running') return run;
     const live = progress.state(run.id);
-    if (live.state !== 'running') return run;
-    const p = live.progress;
-    return { ...run, pages: p.pages_done, fetched: p.records, rejected: p.rejected, retries: p.retries, progress: p };
+    const p = live.state === 'running' ? live.progress : progressFromRow(run, await recentMergeRate(pool));
+    if (p === null) return run;
+    return { ...run, pages: p.pages_done, fetched: p.records, rejected: p.rejected, retries: p.retries, phase: p.phase, progress: p };
   };
 
   app.addHook('preClose', async () => {
@@ -200,7 +224,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
     async (request) => {
       const { page = DEFAULT_PAGE, limit = DEFAULT_LIMIT } = request.query;
       const { data, total } = await listRuns(pool, page, limit);
-      return { data: data.map(withProgress), total, page, limit };
+      return { data: await Promise.all(data.map(withProgress)), total, page, limit };
     },
   );
 

@@ -4,8 +4,8 @@
 // request/response cycle, so the route hijacks the reply.
 import type { FastifyReply } from 'fastify';
 import type { Pool } from 'pg';
-import { progressView, type ProgressRegistry, type ProgressView } from '../ingest/progress.js';
-import { getRun, type RunRecord } from '../ingest/runs-repository.js';
+import { progressFromRow, type ProgressRegistry, type ProgressView } from '../ingest/progress.js';
+import { getRun, recentMergeRate, type RunRecord } from '../ingest/runs-repository.js';
 
 export interface RunEventsOptions {
   pool: Pool;
@@ -116,14 +116,20 @@ export function streamRunEvents(reply: FastifyReply, first: RunRecord, opts: Run
   if (first.status !== 'running') terminal(first);
   else if (!follow()) {
     // Run by another process (or not yet registered here): no live counts
-    // here, only its age; watch its row until it ends.
-    write('progress', progressView(null, Date.now() - Date.parse(first.started_at)));
+    // here, but the counts it keeps in its row (about a second old); watch
+    // the row until the run ends.
+    const fromRow = async (run: RunRecord) => {
+      const view = progressFromRow(run, await recentMergeRate(pool).catch(() => null));
+      if (view && !ended) onProgress(view);
+    };
+    void fromRow(first);
     poll = setInterval(() => {
       if (ended || follow()) return;
       getRun(pool, first.id).then(
         (run) => {
           if (!run) end();
           else if (run.status !== 'running') terminal(run);
+          else return fromRow(run);
         },
         () => {},
       );
