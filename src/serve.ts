@@ -14,6 +14,15 @@ function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
+/**
+ * stdout and stderr may be pipes whose reader goes away (`npm start | tee
+ * log`: tee gets the Ctrl-C too). A write to them that fails is not the
+ * service's failure: it is dropped, and the shutdown goes on.
+ */
+function tolerateClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+}
+
 export async function serve(mode: Mode): Promise<void> {
   let config: Config;
   try {
@@ -25,6 +34,7 @@ export async function serve(mode: Mode): Promise<void> {
     }
     throw err;
   }
+  tolerateClosedOutput();
   const logger = createLogger(config, 'customer-pipeline');
   const running: Running[] = [];
   closeWithGrace({ delay: 15_000, logger }, async ({ signal, err }) => {
