@@ -188,7 +188,7 @@ export async function runIngest(
     return result;
   } catch (err) {
     abort.abort(err);
-    writer?.abort();
+    await writer?.abort();
     const cancelled = ctx.signal?.aborted === true;
     const dbError = !cancelled && !(err instanceof SourceError);
     // A connection whose COPY or query failed is not reusable: drop it.
