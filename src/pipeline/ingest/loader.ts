@@ -4,7 +4,6 @@
 // pages are still being fetched; at the end one set-based statement merges
 // what changed. Rejected records travel in the same stream (with their
 // payload and reasons) so that no page is ever held back in memory.
-import { once } from 'node:events';
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ValidCustomer } from '../../customer.js';
@@ -174,27 +173,84 @@ export interface MergeCounts {
 }
 
 /**
- * Bytes of COPY text a chunk's stream takes before write() waits: rows keep
- * arriving while the previous chunk is being classified, up to this much.
+ * Bytes of COPY text held in memory before write() waits: rows keep arriving
+ * while a chunk is being classified, up to this much.
  */
-const COPY_BUFFER_BYTES = 8 * 1024 * 1024;
+const BUFFER_BYTES = 8 * 1024 * 1024;
+
+/** Resolves when `stream` can take more; rejects when it fails first. */
+function drained(stream: ReturnType<typeof copyFrom>): Promise<void> {
+  if (stream.destroyed) return Promise.reject(stream.errored ?? new Error('COPY stream closed'));
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      stream.off('drain', onDrain);
+      stream.off('error', done);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => done();
+    stream.on('drain', onDrain);
+    stream.on('error', done);
+  });
+}
 
 /**
- * The COPY of one run, a chunk at a time: after `chunkRows` rows the chunk's
- * COPY ends, its classification and the next chunk's COPY are queued on the
- * connection (pg runs a client's queries in order), and writes go on into the
- * next chunk's stream, which holds them until its COPY starts.
+ * Ends `stream` and resolves once the server has the whole COPY and the
+ * connection is ready for the next statement ('finish' comes with
+ * ReadyForQuery); rejects when it fails.
+ */
+function ended(stream: ReturnType<typeof copyFrom>): Promise<void> {
+  if (stream.destroyed) return Promise.reject(stream.errored ?? new Error('COPY stream closed'));
+  return new Promise((resolve, reject) => {
+    const fail = (err: Error) => {
+      stream.off('finish', finish);
+      reject(err);
+    };
+    const finish = () => {
+      stream.off('error', fail);
+      resolve();
+    };
+    stream.once('error', fail);
+    stream.once('finish', finish);
+    stream.end();
+  });
+}
+
+interface Pending {
+  rows: Uint8Array;
+  records: number;
+}
+
+/**
+ * The COPY of one run, a chunk at a time, one statement at a time on the
+ * connection: a chunk's COPY takes rows until it holds `chunkRows`, is ended
+ * and awaited, then the chunk is classified (awaited), and only then does
+ * the next chunk's COPY start. Meanwhile write() goes on taking rows into a
+ * buffer (BUFFER_BYTES at most before it waits), so the fetch overlaps the
+ * classification.
  */
 export class StagingWriter {
-  private copy: ReturnType<typeof copyFrom>;
-  private rowsInChunk = 0;
+  private pending: Pending[] = [];
+  private pendingBytes = 0;
+  /** Set when the rows are all written (finish) or the run is stopped (abort). */
+  private closed = false;
   private failure: Error | null = null;
+  /** The drainer, when it waits for rows. */
+  private wakeDrainer: (() => void) | null = null;
+  /** Writers waiting for room in the buffer. */
+  private roomWaiters: (() => void)[] = [];
+  private readonly drainer: Promise<void>;
 
   private constructor(
     private readonly client: PoolClient,
     private readonly chunkRows: number,
   ) {
-    this.copy = this.startCopy();
+    this.drainer = this.drain().catch((err: Error) => {
+      this.failure ??= err;
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.wakeWriters();
+    });
   }
 
   /**
@@ -208,48 +264,89 @@ export class StagingWriter {
     return new StagingWriter(client, opts.chunkRows);
   }
 
-  private startCopy(): ReturnType<typeof copyFrom> {
-    const stream = this.client.query(copyFrom(COPY_CHUNK_SQL, { highWaterMark: COPY_BUFFER_BYTES }));
-    stream.on('error', (err: Error) => {
-      this.failure ??= err;
-    });
-    return stream;
-  }
-
-  /** Writes `records` rows (COPY text as UTF-8 bytes); resolves when the stream can take more. */
+  /** Writes `records` rows (COPY text as UTF-8 bytes); resolves when the buffer can take more. */
   async write(rows: Uint8Array, records: number): Promise<void> {
     if (this.failure) throw this.failure;
     if (rows.length === 0) return;
-    if (this.rowsInChunk >= this.chunkRows) this.nextChunk();
-    this.rowsInChunk += records;
-    const stream = this.copy;
-    if (!stream.write(rows)) {
-      await Promise.race([once(stream, 'drain'), once(stream, 'error').then(([e]) => Promise.reject(e))]);
+    this.pending.push({ rows, records });
+    this.pendingBytes += rows.length;
+    this.wakeDrainer?.();
+    while (this.pendingBytes >= BUFFER_BYTES && !this.failure) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     }
-  }
-
-  private nextChunk(): void {
-    this.copy.end();
-    this.client.query(CLASSIFY_CHUNK_SQL).catch((err: Error) => {
-      this.failure ??= err;
-    });
-    this.copy = this.startCopy();
-    this.rowsInChunk = 0;
+    if (this.failure) throw this.failure;
   }
 
   /** Ends the last chunk's COPY and classifies it: the run's records are all staged. */
   async finish(): Promise<void> {
     if (this.failure) throw this.failure;
-    const done = once(this.copy, 'finish');
-    this.copy.end();
-    await done;
-    await this.client.query(CLASSIFY_CHUNK_SQL);
+    this.closed = true;
+    this.wakeDrainer?.();
+    await this.drainer;
     if (this.failure) throw this.failure;
   }
 
-  /** Ends the COPY with an error so that the server discards what it has. */
-  abort(): void {
-    if (!this.copy.destroyed) this.copy.destroy(new Error('ingest aborted'));
+  /**
+   * Stops the run's staging: the rows not yet sent are dropped, a COPY in
+   * progress is ended (its rows go with the transaction's ROLLBACK), no other
+   * statement is started. Resolves once the connection runs nothing of the
+   * writer's, so that the caller's next statement (ROLLBACK) is the only one
+   * on it; never rejects.
+   */
+  async abort(): Promise<void> {
+    this.failure ??= new Error('ingest aborted');
+    this.closed = true;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.wakeDrainer?.();
+    this.wakeWriters();
+    await this.drainer;
+  }
+
+  private wakeWriters(): void {
+    const waiting = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const w of waiting) w();
+  }
+
+  /** The next rows to stage, or null once the writer is closed and they are all out. */
+  private async next(): Promise<Pending | null> {
+    while (this.pending.length === 0) {
+      if (this.closed || this.failure) return null;
+      await new Promise<void>((resolve) => (this.wakeDrainer = resolve));
+      this.wakeDrainer = null;
+    }
+    if (this.failure) return null;
+    const item = this.pending.shift()!;
+    this.pendingBytes -= item.rows.length;
+    if (this.pendingBytes < BUFFER_BYTES) this.wakeWriters();
+    return item;
+  }
+
+  /**
+   * Chunk after chunk: its COPY, ended and awaited (even when the run is
+   * being stopped: a COPY begun is always ended), then its classification,
+   * awaited.
+   */
+  private async drain(): Promise<void> {
+    for (let item = await this.next(); item; item = await this.next()) {
+      const copy = this.client.query(copyFrom(COPY_CHUNK_SQL));
+      // A failure surfaces through the awaits; this listener keeps one that
+      // comes between them from being an unhandled 'error'.
+      copy.on('error', (err: Error) => (this.failure ??= err));
+      let rows = 0;
+      for (;;) {
+        rows += item.records;
+        if (!copy.write(item.rows)) await drained(copy);
+        if (rows >= this.chunkRows) break;
+        const more = await this.next();
+        if (!more) break;
+        item = more;
+      }
+      await ended(copy);
+      if (this.failure) throw this.failure;
+      await this.client.query(CLASSIFY_CHUNK_SQL);
+    }
   }
 }
 
