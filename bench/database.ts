@@ -91,7 +91,8 @@ export async function createBenchDatabase(server: Server): Promise<BenchDatabase
   // The harness's own sessions are named, so they can be told from the pipeline's.
   const harness = new URL(url);
   harness.searchParams.set('application_name', 'bench-harness');
-  const pool = createPool(harness.toString(), 4);
+  // The harness's own work (the floors, VACUUM, CHECKPOINT) is not a read: no read timeouts.
+  const pool = createPool(harness.toString(), 4, { statementTimeoutMs: 0, lockTimeoutMs: 0 });
   await migrate(pool);
   let dropped = false;
   return {
