@@ -1,10 +1,16 @@
-// The floor: PostgreSQL's own work for the same rows, through the product's
+// The floors. Two are PostgreSQL's own plain COPY + INSERT ... ON CONFLICT
+// (runPlainFloor): into a table with only its primary key (bare), and into
+// `customers` with its indexes (same schema). The third is the product's
+// own loader without the pipeline (runFloor, a diagnostic of the overhead):
+// PostgreSQL's own work for the same rows, through the product's
 // loader (StagingWriter: COPY into the chunk table and each chunk's
 // classification against `customers`, with the default INGEST_CHUNK_ROWS and
 // INGEST_WORK_MEM as the ingest has them; then mergeStaging: MERGE_SQL), in
 // one transaction, with the COPY text prepared before the clock starts. Only
 // database work is timed: no HTTP, no JSON, no validation.
+import { once } from 'node:events';
 import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { validateCustomer } from '../src/customer.js';
 import { StagingWriter, mergeStaging, stagingRow, type MergeCounts } from '../src/pipeline/ingest/loader.js';
 import { loadConfig } from '../src/config.js';
@@ -72,6 +78,79 @@ export async function runFloor(pool: pg.Pool, pages: CopyPage[], end: 'commit' |
     // window in which the next ingest's row writes are counted.
     await client.query('SELECT pg_stat_force_next_flush()');
     return { seconds, stageSeconds: (t1 - t0) / 1000, mergeSeconds: (t2 - t1) / 1000, counts };
+  } catch (err) {
+    failed = true;
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release(failed);
+  }
+}
+
+/** The table of the bare floor: the customers' columns with only their primary key, no index, no trigger. */
+export const BARE_TABLE = 'bare_customers';
+
+const DATA = 'first_name, last_name, email, phone, address, date_of_birth, account_balance, created_at';
+const EXCLUDED = DATA.split(', ').map((c) => `${c} = EXCLUDED.${c}`).join(', ');
+const OLD = DATA.split(', ').map((c) => `t.${c}`).join(', ');
+const NEW = DATA.split(', ').map((c) => `EXCLUDED.${c}`).join(', ');
+
+export async function createBareTable(pool: pg.Pool): Promise<void> {
+  await pool.query(`CREATE TABLE IF NOT EXISTS ${BARE_TABLE} (
+    customer_id     varchar(50)  PRIMARY KEY,
+    first_name      varchar(100) NOT NULL,
+    last_name       varchar(100) NOT NULL,
+    email           varchar(255) NOT NULL,
+    phone           varchar(20),
+    address         text,
+    date_of_birth   date,
+    account_balance numeric(15,2),
+    created_at      timestamp)`);
+}
+
+/**
+ * PostgreSQL's own plain load, what a user would write by hand and compare
+ * with: COPY the rows into a temporary table, then one INSERT ... ON CONFLICT
+ * DO UPDATE ... WHERE ... IS DISTINCT FROM (an unchanged row is not written),
+ * in one transaction. Into `bare_customers` (only its primary key: the bare
+ * floor) or into `customers` itself, with every query index and trigger the
+ * product has (the same-schema floor). The same COPY text as the ingest
+ * streams; the same work_mem.
+ */
+export async function runPlainFloor(
+  pool: pg.Pool,
+  pages: CopyPage[],
+  table: typeof BARE_TABLE | 'customers',
+  end: 'commit' | 'rollback',
+): Promise<{ seconds: number; copySeconds: number; mergeSeconds: number; written: number }> {
+  const config = loadConfig({});
+  const client = await pool.connect();
+  let failed = false;
+  try {
+    const t0 = performance.now();
+    await client.query('BEGIN');
+    await client.query(`SELECT set_config('work_mem', $1, true), set_config('statement_timeout', '0', true)`, [config.INGEST_WORK_MEM]);
+    await client.query(`CREATE TEMP TABLE floor_in (
+      page int, pos int, customer_id text, first_name text, last_name text, email text, phone text, address text,
+      date_of_birth date, account_balance numeric(15,2), created_at timestamp, payload text, reasons text[]) ON COMMIT DROP`);
+    const copy = client.query(copyFrom('COPY floor_in FROM STDIN'));
+    for (const p of pages) if (!copy.write(p.rows)) await once(copy, 'drain');
+    const done = once(copy, 'finish');
+    copy.end();
+    await done;
+    const t1 = performance.now();
+    const { rowCount } = await client.query(
+      `INSERT INTO ${table} AS t (customer_id, ${DATA})
+       SELECT customer_id, ${DATA} FROM floor_in
+       ON CONFLICT (customer_id) DO UPDATE SET ${EXCLUDED}
+       WHERE (${OLD}) IS DISTINCT FROM (${NEW})`,
+    );
+    const t2 = performance.now();
+    if (end === 'commit') await client.query('COMMIT');
+    const seconds = (performance.now() - t0) / 1000;
+    if (end === 'rollback') await client.query('ROLLBACK');
+    await client.query('SELECT pg_stat_force_next_flush()');
+    return { seconds, copySeconds: (t1 - t0) / 1000, mergeSeconds: (t2 - t1) / 1000, written: rowCount ?? 0 };
   } catch (err) {
     failed = true;
     await client.query('ROLLBACK').catch(() => {});

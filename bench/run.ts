@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { generatedId } from '../src/mock-server/dataset.js';
 import { Child, compileChildren, killChildren } from './children.js';
 import { checkpoint, createBenchDatabase, emptyCustomers, findServer, markWrites, sampleActivity, type BenchDatabase, type Server, type WriteCounts } from './database.js';
-import { prepareCopyText, runFloor, type CopyPage } from './floor.js';
+import { BARE_TABLE, createBareTable, prepareCopyText, runPlainFloor, type CopyPage } from './floor.js';
 import { measure, randomPath } from './load.js';
 import { cpuAccount, formatCpu, waitForQuiet } from './cpu.js';
 import { renderTable, writeMarkdown, type IngestResults, type ReadResults, type Results, type RssResults } from './report.js';
@@ -218,11 +218,15 @@ async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): P
   let base: CopyPage[] | null = prepareCopyText(n, 0);
   await setDataset(mock, n, 0);
 
-  const cpu: IngestResults['cpu'] = { first: [], firstFloor: [], unchanged: [], unchangedFloor: [], changed: [], changedFloor: [] };
+  const cpu: IngestResults['cpu'] = {
+    first: [], firstBare: [], firstSchema: [], unchanged: [], unchangedBare: [], unchangedSchema: [], changed: [], changedBare: [], changedSchema: [],
+  };
   const first: number[] = [];
-  const firstFloor: number[] = [];
+  const firstBare: number[] = [];
+  const firstSchema: number[] = [];
   const firstWrites: WriteCounts[] = [];
   await pipeline.resetPeak();
+  await createBareTable(db.pool);
   const timedIngest = async (label: string, expect: { inserted?: number; updated?: number }) => {
     await settle(db);
     const mark = await markWrites(db.pool);
@@ -241,26 +245,32 @@ async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): P
     log(`  CPU: ${formatCpu(cpu)}`);
     return { a, w, cpu };
   };
-  const timedFloor = async (label: string, chunks: CopyPage[], end: 'commit' | 'rollback') => {
+  const timedFloor = async (label: string, chunks: CopyPage[], table: typeof BARE_TABLE | 'customers', end: 'commit' | 'rollback') => {
     await settle(db);
     const account = await cpuAccount(db.pool, db.name, { pipeline: pipeline.pid, mock: mock.pid });
-    const f = await runFloor(db.pool, chunks, end);
+    const f = await runPlainFloor(db.pool, chunks, table, end);
     const cpu = await account.stop();
     log(`  CPU: ${formatCpu(cpu)}`);
-    log(`${label}: ${fmt(f.seconds)} (COPY + classification ${fmt(f.stageSeconds)}, merge ${fmt(f.mergeSeconds)}; inserted ${f.counts.inserted}, updated ${f.counts.updated})`);
+    log(`${label}: ${fmt(f.seconds)} (COPY ${fmt(f.copySeconds)}, INSERT ... ON CONFLICT ${fmt(f.mergeSeconds)}; rows written ${f.written})`);
     return { ...f, cpu };
   };
+  /** Each measurement runs the bare floor, the same-schema floor and the ingest, in a rotating order (drift hits all three). */
+  const rotation = (r: number) => [['bare', 'schema', 'ingest'], ['ingest', 'bare', 'schema'], ['schema', 'ingest', 'bare']][r % 3]!;
 
   for (let r = 0; r < REPEAT; r++) {
-    // Alternate which goes first, so that drift hits both; both start from an empty table.
-    const order = r % 2 === 0 ? ['floor', 'ingest'] : ['ingest', 'floor'];
-    for (const what of order) {
-      await emptyCustomers(db.pool);
-      if (what === 'floor') {
-        const f = await timedFloor(`first-ingest floor ${r + 1}/${REPEAT}`, base, 'commit');
-        firstFloor.push(f.seconds);
-        cpu.firstFloor.push(f.cpu);
+    for (const what of rotation(r)) {
+      if (what === 'bare') {
+        await db.pool.query(`TRUNCATE ${BARE_TABLE}`);
+        const f = await timedFloor(`first-ingest bare floor ${r + 1}/${REPEAT}`, base, BARE_TABLE, 'commit');
+        firstBare.push(f.seconds);
+        cpu.firstBare.push(f.cpu);
+      } else if (what === 'schema') {
+        await emptyCustomers(db.pool);
+        const f = await timedFloor(`first-ingest same-schema floor ${r + 1}/${REPEAT}`, base, 'customers', 'commit');
+        firstSchema.push(f.seconds);
+        cpu.firstSchema.push(f.cpu);
       } else {
+        await emptyCustomers(db.pool);
         const { a, w, cpu: c } = await timedIngest(`first ingest ${r + 1}/${REPEAT}`, { inserted: n });
         first.push(a.seconds);
         cpu.first.push(c);
@@ -271,19 +281,24 @@ async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): P
   const firstPeakRssMB = mbs((await pipeline.memory()).peak);
   log('VACUUM ANALYZE customers (what autovacuum does after a bulk load)');
   await vacuum(db);
+  await db.pool.query(`VACUUM ANALYZE ${BARE_TABLE}`);
 
   const unchanged: number[] = [];
-  const unchangedFloor: number[] = [];
+  const unchangedBare: number[] = [];
+  const unchangedSchema: number[] = [];
   const unchangedWrites: WriteCounts[] = [];
   // Two seconds each: more runs for a steadier median on a shared machine.
   const UNCHANGED_REPEAT = Math.max(REPEAT, 5);
   for (let r = 0; r < UNCHANGED_REPEAT; r++) {
-    const order = r % 2 === 0 ? ['floor', 'ingest'] : ['ingest', 'floor'];
-    for (const what of order) {
-      if (what === 'floor') {
-        const f = await timedFloor(`unchanged floor ${r + 1}/${UNCHANGED_REPEAT}`, base, 'rollback');
-        unchangedFloor.push(f.seconds);
-        cpu.unchangedFloor.push(f.cpu);
+    for (const what of rotation(r)) {
+      if (what === 'bare') {
+        const f = await timedFloor(`unchanged bare floor ${r + 1}/${UNCHANGED_REPEAT}`, base, BARE_TABLE, 'rollback');
+        unchangedBare.push(f.seconds);
+        cpu.unchangedBare.push(f.cpu);
+      } else if (what === 'schema') {
+        const f = await timedFloor(`unchanged same-schema floor ${r + 1}/${UNCHANGED_REPEAT}`, base, 'customers', 'rollback');
+        unchangedSchema.push(f.seconds);
+        cpu.unchangedSchema.push(f.cpu);
       } else {
         const { a, w, cpu: c } = await timedIngest(`unchanged re-ingest ${r + 1}/${UNCHANGED_REPEAT}`, { inserted: 0 });
         unchanged.push(a.seconds);
@@ -297,16 +312,21 @@ async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): P
   base = null;
 
   const changed: number[] = [];
-  const changedFloor: number[] = [];
+  const changedBare: number[] = [];
+  const changedSchema: number[] = [];
   const changedWrites: WriteCounts[] = [];
   const changedUpdated: number[] = [];
   for (let v = 1; v <= REPEAT; v++) {
     const chunks = prepareCopyText(n, v);
     await setDataset(mock, n, v);
-    // The floor rolls back, so the ingest that follows starts from the same state.
-    const f = await timedFloor(`10%-changed floor ${v}/${REPEAT}`, chunks, 'rollback');
-    changedFloor.push(f.seconds);
-    cpu.changedFloor.push(f.cpu);
+    // The floors roll back, so the ingest that follows starts from the same state
+    // (the bare table stays at version 0: 10% of it differs from version v too).
+    const b = await timedFloor(`10%-changed bare floor ${v}/${REPEAT}`, chunks, BARE_TABLE, 'rollback');
+    changedBare.push(b.seconds);
+    cpu.changedBare.push(b.cpu);
+    const f = await timedFloor(`10%-changed same-schema floor ${v}/${REPEAT}`, chunks, 'customers', 'rollback');
+    changedSchema.push(f.seconds);
+    cpu.changedSchema.push(f.cpu);
     const { a, w, cpu: c } = await timedIngest(`10%-changed re-ingest ${v}/${REPEAT}`, { inserted: 0 });
     changed.push(a.seconds);
     cpu.changed.push(c);
@@ -322,14 +342,17 @@ async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): P
     records: n,
     repeat: REPEAT,
     first: { seconds: first },
-    firstFloor: { seconds: firstFloor },
+    firstBare: { seconds: firstBare },
+    firstSchema: { seconds: firstSchema },
     firstWrites,
     firstPeakRssMB,
     unchanged: { seconds: unchanged },
-    unchangedFloor: { seconds: unchangedFloor },
+    unchangedBare: { seconds: unchangedBare },
+    unchangedSchema: { seconds: unchangedSchema },
     unchangedWrites,
     changed: { seconds: changed },
-    changedFloor: { seconds: changedFloor },
+    changedBare: { seconds: changedBare },
+    changedSchema: { seconds: changedSchema },
     changedWrites,
     changedUpdated,
     changedExpected: changedCount(n),

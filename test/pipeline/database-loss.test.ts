@@ -91,7 +91,7 @@ describe('an ingest whose database connection is terminated', () => {
 
     const run = (await pipeline.app.inject(`/api/ingest/runs/${problem.run_id}`)).json();
     expect(run.status).toBe('failed');
-    expect(run.error).toMatch(/^database error: .*(terminating connection due to administrator command|Connection terminated)/);
+    expect(run.error).toMatch(/^database error: .*(terminating connection due to administrator command|Connection terminated|EPIPE|ECONNRESET)/);
     expect(run.error).not.toMatch(/cancelled/);
 
     // The same app, no restart: the next ingest loads everything.
