@@ -57,7 +57,7 @@ export async function runFloor(pool: pg.Pool, pages: CopyPage[], end: 'commit' |
   try {
     const t0 = performance.now();
     await client.query('BEGIN');
-    const writer = await StagingWriter.open(client, { workMem: config.INGEST_WORK_MEM, chunkRows: config.INGEST_CHUNK_ROWS });
+    const writer = await StagingWriter.open(client, { workMem: config.ingest.workMem, chunkRows: config.ingest.chunkRows });
     for (const p of pages) await writer.write(p.rows, p.records);
     await writer.finish();
     const t1 = performance.now();
