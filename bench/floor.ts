@@ -65,7 +65,7 @@ export async function runFloor(pool: pg.Pool, pages: CopyPage[], end: 'commit' |
     await client.query('BEGIN');
     // As the ingest does: the pool's statement timeout is for reads (a busy machine takes longer than it to merge).
     await client.query(`SELECT set_config('statement_timeout', '0', true)`);
-    const writer = await StagingWriter.open(client, { workMem: config.INGEST_WORK_MEM, chunkRows: config.INGEST_CHUNK_ROWS });
+    const writer = await StagingWriter.open(client, { workMem: config.ingest.workMem, chunkRows: config.ingest.chunkRows });
     for (const p of pages) await writer.write(p.rows, p.records);
     await writer.finish();
     const t1 = performance.now();
@@ -129,7 +129,7 @@ export async function runPlainFloor(
   try {
     const t0 = performance.now();
     await client.query('BEGIN');
-    await client.query(`SELECT set_config('work_mem', $1, true), set_config('statement_timeout', '0', true)`, [config.INGEST_WORK_MEM]);
+    await client.query(`SELECT set_config('work_mem', $1, true), set_config('statement_timeout', '0', true)`, [config.ingest.workMem]);
     await client.query(`CREATE TEMP TABLE floor_in (
       page int, pos int, customer_id text, first_name text, last_name text, email text, phone text, address text,
       date_of_birth date, account_balance numeric(15,2), created_at timestamp, payload text, reasons text[]) ON COMMIT DROP`);

@@ -23,7 +23,7 @@ const OUTPUT = path.join(ROOT, 'BENCHMARKS.md');
 /** The ingest settings the pipeline child runs with: the defaults (its environment is a clean slate). */
 function pipelineSettings(): string {
   const c = loadConfig({});
-  return `INGEST_PAGE_SIZE=${c.INGEST_PAGE_SIZE}, INGEST_CONCURRENCY=${c.INGEST_CONCURRENCY}, INGEST_WORK_MEM=${c.INGEST_WORK_MEM}, INGEST_CHUNK_ROWS=${c.INGEST_CHUNK_ROWS} (the floors too), DB_POOL_MAX=${c.DB_POOL_MAX}`;
+  return `INGEST_PAGE_SIZE=${c.ingest.pageSize}, INGEST_CONCURRENCY=${c.ingest.concurrency}, INGEST_WORK_MEM=${c.ingest.workMem}, INGEST_CHUNK_ROWS=${c.ingest.chunkRows} (the floors too), DB_POOL_MAX=${c.database.poolMax}`;
 }
 
 const { values: args } = parseArgs({

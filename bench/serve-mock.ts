@@ -21,10 +21,10 @@ const logger = createLogger(config, 'customer-pipeline').child({ service: 'mock'
 // As services.ts startMock builds it, over the bench's dataset.
 const app = await buildMockApp({
   dataset,
-  maxLimit: config.MOCK_MAX_LIMIT,
+  maxLimit: config.mock.maxLimit,
   logger,
-  logRequests: config.LOG_REQUESTS,
-  faults: config.MOCK_FAULTS,
+  logRequests: config.log.requests,
+  faults: config.mock.faults,
 });
 await app.listen({ host: '127.0.0.1', port: 0 });
 const address = app.server.address();

@@ -3,7 +3,7 @@
 // /bench/constant, that answers a constant record through the same Customer
 // response schema: the ceiling of the read API on this machine.
 import { Type } from 'typebox';
-import { loadConfig } from '../src/config.js';
+import { loadConfig, sourceUrl } from '../src/config.js';
 import { buildPipelineApp } from '../src/pipeline/app.js';
 import { createPool } from '../src/pipeline/db/database.js';
 import { createLogger } from '../src/services.js';
@@ -11,14 +11,14 @@ import { benchRecord } from './variants.js';
 import { onParentMessage, sendToParent } from './child-ipc.js';
 
 const config = loadConfig();
-if (!config.DATABASE_URL) throw new Error('serve-pipeline: DATABASE_URL must be set by the benchmark');
+if (!config.database.url) throw new Error('serve-pipeline: DATABASE_URL must be set by the benchmark');
 const logger = createLogger(config, 'customer-pipeline').child({ service: 'pipeline' });
-const pool = createPool(config.DATABASE_URL, config.DB_POOL_MAX, {
-  statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
-  lockTimeoutMs: config.DB_LOCK_TIMEOUT_MS,
+const pool = createPool(config.database.url, config.database.poolMax, {
+  statementTimeoutMs: config.database.statementTimeoutMs,
+  lockTimeoutMs: config.database.lockTimeoutMs,
 });
 const shutdown = new AbortController();
-const app = await buildPipelineApp({ pool, config, logger, shutdownSignal: shutdown.signal });
+const app = await buildPipelineApp({ pool, sourceUrl: sourceUrl(config), config, logger, shutdownSignal: shutdown.signal });
 
 const constant = benchRecord(0, 0);
 app.get(

@@ -1,5 +1,6 @@
 // Environment → typed, validated settings. The only module that reads
-// process.env; everything else receives a Config.
+// process.env; everything else receives a Config, or the groups of it
+// (ingest, source, …) it needs.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,9 @@ export class ConfigError extends Error {
 type Parser<T> = (raw: string, name: string) => T;
 
 interface Setting<T> {
+  /** The group of Config it is read into, and its key there: `ingest` and `pageSize` for INGEST_PAGE_SIZE. */
+  group: string;
+  key: string;
   description: string;
   default: T;
   parse: Parser<T>;
@@ -114,136 +118,211 @@ const origins: Parser<string[]> = (raw, name) => {
 /** Every setting, its default and what it is for. `.env.example` mirrors this. */
 export const SETTINGS = {
   HOST: {
+    group: 'http', key: 'host',
     description: 'Interface both services listen on: 127.0.0.1 keeps them on this machine; 0.0.0.0 (the containers) serves every interface',
     default: '127.0.0.1',
     parse: text,
   },
-  MOCK_PORT: { description: 'Port of the mock source API', default: 5000, parse: port },
-  PIPELINE_PORT: { description: 'Port of the pipeline API', default: 8000, parse: port },
+  MOCK_PORT: { group: 'http', key: 'mockPort', description: 'Port of the mock source API', default: 5000, parse: port },
+  PIPELINE_PORT: { group: 'http', key: 'pipelinePort', description: 'Port of the pipeline API', default: 8000, parse: port },
   DATABASE_URL: {
+    group: 'database', key: 'url',
     description: 'PostgreSQL server to use; empty starts the embedded PostgreSQL 15',
     default: null,
     parse: optionalUrl(['postgres:', 'postgresql:']),
   },
-  EMBEDDED_PG_PORT: { description: 'Port of the embedded PostgreSQL', default: 54329, parse: int(1, 65535) },
+  EMBEDDED_PG_PORT: {
+    group: 'database', key: 'embeddedPort',
+    description: 'Port of the embedded PostgreSQL',
+    default: 54329,
+    parse: int(1, 65535),
+  },
   EMBEDDED_PG_DIR: {
+    group: 'database', key: 'embeddedDir',
     description: 'Data directory of the embedded PostgreSQL',
     default: path.join(PACKAGE_ROOT, '.data', 'postgres'),
     parse: (raw: string) => path.resolve(raw),
   },
   MOCK_SERVER_URL: {
+    group: 'source', key: 'url',
     description: 'Base URL of the source API the pipeline ingests from (default: the local mock)',
     default: null,
     parse: optionalUrl(['http:', 'https:']),
   },
   MOCK_DATA_FILE: {
+    group: 'mock', key: 'dataFile',
     description: 'JSON file of customer records the mock serves',
     default: path.join(PACKAGE_ROOT, 'data', 'customers.json'),
     parse: (raw: string) => path.resolve(raw),
   },
   MOCK_DATA_STRICT: {
+    group: 'mock', key: 'dataStrict',
     description: 'Refuse to start on a data file with a record that breaks the schema (false: serve it as it is, for the pipeline to reject)',
     default: true,
     parse: bool,
   },
   MOCK_GENERATE: {
+    group: 'mock', key: 'generate',
     description: 'Serve N generated records instead of the data file (0 = use the file)',
     default: 0,
     parse: int(0, 50_000_000),
   },
-  MOCK_SEED: { description: 'Seed of the generated dataset', default: 42, parse: int(0, 2 ** 31 - 1) },
-  MOCK_MAX_LIMIT: { description: 'Largest page size the mock accepts', default: 1000, parse: int(1, 100_000) },
+  MOCK_SEED: { group: 'mock', key: 'seed', description: 'Seed of the generated dataset', default: 42, parse: int(0, 2 ** 31 - 1) },
+  MOCK_MAX_LIMIT: {
+    group: 'mock', key: 'maxLimit',
+    description: 'Largest page size the mock accepts',
+    default: 1000,
+    parse: int(1, 100_000),
+  },
   MOCK_FAULTS: {
+    group: 'mock', key: 'faults',
     description:
       'Faults the mock injects into /api/customers: key=value pairs separated by ",", e.g. "errorRate=0.1,rateLimitEvery=20,seed=7" (keys in src/mock-server/fault-spec.ts); empty = none',
     default: null,
     parse: faultSpec,
   },
-  INGEST_PAGE_SIZE: { description: 'Records asked for per source page', default: 1000, parse: int(1, 100_000) },
-  INGEST_CONCURRENCY: { description: 'Source pages fetched at once', default: 4, parse: int(1, 64) },
+  INGEST_PAGE_SIZE: {
+    group: 'ingest', key: 'pageSize',
+    description: 'Records asked for per source page',
+    default: 1000,
+    parse: int(1, 100_000),
+  },
+  INGEST_CONCURRENCY: { group: 'ingest', key: 'concurrency', description: 'Source pages fetched at once', default: 4, parse: int(1, 64) },
   INGEST_WORK_MEM: {
+    group: 'ingest', key: 'workMem',
     description: "PostgreSQL work_mem of the ingest's transaction (SET LOCAL: that transaction only), so its sorts and hashes stay in memory",
     default: '64MB',
     parse: pgMemory,
   },
   INGEST_CHUNK_ROWS: {
+    group: 'ingest', key: 'chunkRows',
     description: 'Rows staged before they are compared with the stored customers, while later pages are still being fetched',
     default: 25_000,
     parse: int(1, 10_000_000),
   },
   INGEST_MAX_PAGES: {
+    group: 'ingest', key: 'maxPages',
     description: 'Most source pages one ingest reads (the short or empty last one included); a source still sending full pages past it fails the run',
     default: 1_000_000,
     parse: int(1, 1_000_000_000),
   },
   INGEST_MAX_RECORDS: {
+    group: 'ingest', key: 'maxRecords',
     description: 'Most source records one ingest reads, valid or not; past it the run fails',
     default: 50_000_000,
     parse: int(1, 10_000_000_000),
   },
   INGEST_MAX_DURATION_MS: {
+    group: 'ingest', key: 'maxDurationMs',
     description: 'Longest one ingest may spend reading the source (6 h); past it the run fails',
     default: 6 * 3600_000,
     parse: int(1000, 7 * 24 * 3600_000),
   },
   SOURCE_TIMEOUT_MS: {
+    group: 'source', key: 'timeoutMs',
     description: 'Deadline of one source request, connecting to the last byte of the body (a timed-out request is retried)',
     default: 30_000,
     parse: int(1, 600_000),
   },
   SOURCE_MAX_PAGE_BYTES: {
+    group: 'source', key: 'maxPageBytes',
     description:
       'Largest source page body read, in bytes; a longer one (or a Content-Length past it) fails the run unread. The default is over twice a 100,000-record page of the mock',
     default: 64 * 1024 * 1024,
     parse: int(1024, 1024 * 1024 * 1024),
   },
-  SOURCE_MAX_RETRIES: { description: 'Retries of one source page before the run fails', default: 5, parse: int(0, 100) },
-  SOURCE_RETRY_BASE_MS: { description: 'First retry delay (doubles each retry, with jitter)', default: 200, parse: int(0, 60_000) },
-  SOURCE_RETRY_MAX_MS: { description: 'Longest single retry delay', default: 10_000, parse: int(0, 600_000) },
+  SOURCE_MAX_RETRIES: {
+    group: 'source', key: 'maxRetries',
+    description: 'Retries of one source page before the run fails',
+    default: 5,
+    parse: int(0, 100),
+  },
+  SOURCE_RETRY_BASE_MS: {
+    group: 'source', key: 'retryBaseMs',
+    description: 'First retry delay (doubles each retry, with jitter)',
+    default: 200,
+    parse: int(0, 60_000),
+  },
+  SOURCE_RETRY_MAX_MS: {
+    group: 'source', key: 'retryMaxMs',
+    description: 'Longest single retry delay',
+    default: 10_000,
+    parse: int(0, 600_000),
+  },
   SOURCE_RETRY_BUDGET_MS: {
+    group: 'source', key: 'retryBudgetMs',
     description: 'Total time one ingest may wait between source retries, Retry-After included',
     default: 120_000,
     parse: int(0, 3_600_000),
   },
-  DB_POOL_MAX: { description: 'Connections in the pipeline database pool', default: 10, parse: int(1, 1000) },
+  DB_POOL_MAX: {
+    group: 'database', key: 'poolMax',
+    description: 'Connections in the pipeline database pool',
+    default: 10,
+    parse: int(1, 1000),
+  },
   DB_STATEMENT_TIMEOUT_MS: {
+    group: 'database', key: 'statementTimeoutMs',
     description: 'Longest one read query may run before it is cancelled and answered 503 (an ingest and the migrations are not bound by it); 0 = no limit',
     default: 5000,
     parse: int(0, 3_600_000),
   },
   DB_LOCK_TIMEOUT_MS: {
+    group: 'database', key: 'lockTimeoutMs',
     description: 'Longest a query may wait for a lock held by another session before it is answered 503; 0 = no limit',
     default: 2000,
     parse: int(0, 3_600_000),
   },
-  LOG_LEVEL: { description: 'Log level (fatal … trace, silent)', default: 'info', parse: oneOf(LOG_LEVELS) },
+  LOG_LEVEL: { group: 'log', key: 'level', description: 'Log level (fatal … trace, silent)', default: 'info', parse: oneOf(LOG_LEVELS) },
   LOG_REQUESTS: {
+    group: 'log', key: 'requests',
     description: 'One info log line per request (method, route pattern, status, duration, request id)',
     default: true,
     parse: bool,
   },
   INGEST_API_KEY: {
+    group: 'security', key: 'apiKey',
     description: 'When set, POST /api/ingest and the run routes need "Authorization: Bearer <key>" (at least 16 characters); empty = open',
     default: null,
     parse: apiKey,
   },
   RATE_LIMIT_PER_MINUTE: {
+    group: 'security', key: 'rateLimitPerMinute',
     description: 'Reads (GET /api/... but health and ready) allowed per client IP per minute on the pipeline; 0 = no limit',
     default: 0,
     parse: int(0, 10_000_000),
   },
   CORS_ORIGINS: {
+    group: 'security', key: 'corsOrigins',
     description: 'Browser origins allowed to call the pipeline API, comma-separated (or *); empty = CORS off',
     default: [] as string[],
     parse: origins,
   },
-} satisfies Record<string, Setting<unknown>>;
+} as const satisfies Record<string, Setting<unknown>>; // as const: each group and key stays a literal, for Config
 
 type Settings = typeof SETTINGS;
-export type Config = { [K in keyof Settings]: Settings[K]['default'] | ReturnType<Settings[K]['parse']> } & {
-  /** MOCK_SERVER_URL, or the local mock when unset. */
-  sourceUrl: string;
+type Name = keyof Settings;
+type Value<N extends Name> = Settings[N]['default'] | ReturnType<Settings[N]['parse']>;
+
+/** The groups of settings: `http`, `database`, `source`, … as the table names them. */
+export type Group = Settings[Name]['group'];
+
+/** One group's settings, by their camelCase keys, as the table says. */
+export type GroupSettings<G extends Group> = {
+  -readonly [N in Name as Settings[N]['group'] extends G ? Settings[N]['key'] : never]: Value<N>;
 };
+
+/** Every setting, parsed, by group and key: `config.ingest.pageSize` is INGEST_PAGE_SIZE. */
+export type Config = { [G in Group]: GroupSettings<G> };
+
+export type HttpSettings = Config['http'];
+export type DatabaseSettings = Config['database'];
+/** `url` is MOCK_SERVER_URL: null means the local mock (see `sourceUrl`). */
+export type SourceSettings = Config['source'];
+export type IngestSettings = Config['ingest'];
+export type SecuritySettings = Config['security'];
+export type MockSettings = Config['mock'];
+export type LogSettings = Config['log'];
 
 /**
  * Reads `.env` from the working directory into the environment when it is
@@ -263,12 +342,19 @@ export function readDotEnv(dir = process.cwd()): string | null {
 
 /** Parses and validates every setting; throws a ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const out: Record<string, unknown> = {};
+  const out: Record<string, Record<string, unknown>> = {};
   for (const [name, setting] of Object.entries(SETTINGS) as [string, Setting<unknown>][]) {
     const raw = env[name];
-    out[name] = raw === undefined || raw === '' ? setting.default : setting.parse(raw, name);
+    (out[setting.group] ??= {})[setting.key] = raw === undefined || raw === '' ? setting.default : setting.parse(raw, name);
   }
-  const cfg = out as Config;
-  cfg.sourceUrl = cfg.MOCK_SERVER_URL ?? `http://127.0.0.1:${cfg.MOCK_PORT}`;
-  return cfg;
+  return out as Config;
+}
+
+/**
+ * The source API the pipeline ingests from: MOCK_SERVER_URL when set, else
+ * the local mock — `localMock`, its URL once it listens in this process
+ * (with MOCK_PORT=0 its port is known only then), or MOCK_PORT on this machine.
+ */
+export function sourceUrl(config: { source: SourceSettings; http: HttpSettings }, localMock?: string): string {
+  return config.source.url ?? localMock ?? `http://127.0.0.1:${config.http.mockPort}`;
 }

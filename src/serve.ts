@@ -77,19 +77,19 @@ export async function serve(mode: Mode): Promise<void> {
 
   try {
     if (dotEnv) say(`settings read from ${dotEnv} (the environment wins)`);
-    let sourceUrl = config.sourceUrl;
+    let localMock: string | undefined;
     if (mode === 'all' || mode === 'mock') {
       const mock = await startMock(config, logger.child({ service: 'mock' }));
       running.push(mock);
-      // With MOCK_PORT=0 the mock's real port is known only now.
-      if (config.MOCK_SERVER_URL === null) sourceUrl = mock.url;
+      // The local mock's URL, for sourceUrl(): with MOCK_PORT=0 its port is known only now.
+      localMock = mock.url;
       say(`mock server (source API)  ${mock.url}   docs: ${mock.url}/docs   ${boundNote(mock.bound)}`);
     }
     if (mode === 'all' || mode === 'pipeline') {
-      const pipeline = await startPipeline(config, logger.child({ service: 'pipeline' }), { sourceUrl });
+      const pipeline = await startPipeline(config, logger.child({ service: 'pipeline' }), { localMock });
       running.push(pipeline);
       say(`pipeline API              ${pipeline.url}   docs: ${pipeline.url}/docs   ${boundNote(pipeline.bound)}`);
-      say(`  ingesting from          ${sourceUrl}`);
+      say(`  ingesting from          ${pipeline.sourceUrl}`);
       say(`database                  ${pipeline.db.url}${pipeline.db.embedded ? '   (embedded PostgreSQL 15)' : ''}`);
       say(`  inspect it with         psql '${pipeline.db.url}'`);
     }

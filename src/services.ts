@@ -2,7 +2,7 @@
 // points and by the end-to-end tests, so both start the same system.
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
-import type { Config } from './config.js';
+import { sourceUrl, type Config, type HttpSettings, type LogSettings, type MockSettings } from './config.js';
 import { buildMockApp } from './mock-server/app.js';
 import { generatedDataset, loadDataFile, type Dataset } from './mock-server/dataset.js';
 import { buildPipelineApp } from './pipeline/app.js';
@@ -35,8 +35,8 @@ const LOG_FLUSH_MS = 250;
  * loses the last lines); once stdout's reader has gone (a closed pipe), lines
  * are dropped and never hold the exit (log-output.ts).
  */
-export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, name: string, destination?: DestinationStream): Logger {
-  const options = { name, level: config.LOG_LEVEL, serializers: { err: errorForLog } };
+export function createLogger(config: { log: LogSettings }, name: string, destination?: DestinationStream): Logger {
+  const options = { name, level: config.log.level, serializers: { err: errorForLog } };
   return pino(
     options,
     destination ?? new LogOutput(1, { minLength: LOG_BATCH_BYTES, flushMs: LOG_FLUSH_MS }),
@@ -79,23 +79,25 @@ async function listen(app: FastifyInstance, host: string, port: number, portSett
   return { url: `http://${wildcard ? '127.0.0.1' : host6}:${a.port}`, bound: `${host6}:${a.port}` };
 }
 
-export function mockDataset(config: Pick<Config, 'MOCK_GENERATE' | 'MOCK_SEED' | 'MOCK_DATA_FILE'> & Partial<Pick<Config, 'MOCK_DATA_STRICT'>>): Dataset {
-  return config.MOCK_GENERATE > 0
-    ? generatedDataset(config.MOCK_GENERATE, config.MOCK_SEED)
-    : loadDataFile(config.MOCK_DATA_FILE, config.MOCK_DATA_STRICT ?? true);
+export function mockDataset(mock: MockSettings): Dataset {
+  return mock.generate > 0 ? generatedDataset(mock.generate, mock.seed) : loadDataFile(mock.dataFile, mock.dataStrict);
 }
 
-export async function startMock(config: Config, logger: Logger, port = config.MOCK_PORT): Promise<Running> {
+export async function startMock(
+  config: { http: HttpSettings; mock: MockSettings; log: LogSettings },
+  logger: Logger,
+  port = config.http.mockPort,
+): Promise<Running> {
   const app = await buildMockApp({
-    dataset: mockDataset(config),
-    maxLimit: config.MOCK_MAX_LIMIT,
+    dataset: mockDataset(config.mock),
+    maxLimit: config.mock.maxLimit,
     logger,
-    logRequests: config.LOG_REQUESTS,
-    faults: config.MOCK_FAULTS,
+    logRequests: config.log.requests,
+    faults: config.mock.faults,
   });
   let where: { url: string; bound: string };
   try {
-    where = await listen(app, config.HOST, port, 'MOCK_PORT');
+    where = await listen(app, config.http.host, port, 'MOCK_PORT');
   } catch (err) {
     await app.close();
     throw err;
@@ -105,19 +107,23 @@ export async function startMock(config: Config, logger: Logger, port = config.MO
 
 export interface RunningPipeline extends Running {
   db: Database;
+  /** The source API its ingests read from (`sourceUrl`). */
+  sourceUrl: string;
 }
 
+/** `localMock`: the URL of a mock listening in this process, the source when MOCK_SERVER_URL is unset. */
 export async function startPipeline(
   config: Config,
   logger: Logger,
-  opts: { port?: number; sourceUrl?: string } = {},
+  opts: { port?: number; localMock?: string } = {},
 ): Promise<RunningPipeline> {
+  const source = sourceUrl(config, opts.localMock);
   const db = await openDatabase({
-    databaseUrl: config.DATABASE_URL,
-    embeddedDir: config.EMBEDDED_PG_DIR,
-    embeddedPort: config.EMBEDDED_PG_PORT,
-    poolMax: config.DB_POOL_MAX,
-    timeouts: { statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS, lockTimeoutMs: config.DB_LOCK_TIMEOUT_MS },
+    databaseUrl: config.database.url,
+    embeddedDir: config.database.embeddedDir,
+    embeddedPort: config.database.embeddedPort,
+    poolMax: config.database.poolMax,
+    timeouts: { statementTimeoutMs: config.database.statementTimeoutMs, lockTimeoutMs: config.database.lockTimeoutMs },
     logger,
   });
   try {
@@ -132,13 +138,14 @@ export async function startPipeline(
   const shutdown = new AbortController();
   const app = await buildPipelineApp({
     pool: db.pool,
-    config: { ...config, sourceUrl: opts.sourceUrl ?? config.sourceUrl },
+    sourceUrl: source,
+    config,
     logger,
     shutdownSignal: shutdown.signal,
   });
   let where: { url: string; bound: string };
   try {
-    where = await listen(app, config.HOST, opts.port ?? config.PIPELINE_PORT, 'PIPELINE_PORT');
+    where = await listen(app, config.http.host, opts.port ?? config.http.pipelinePort, 'PIPELINE_PORT');
   } catch (err) {
     await app.close();
     await db.close();
@@ -147,6 +154,7 @@ export async function startPipeline(
   return {
     app,
     db,
+    sourceUrl: source,
     ...where,
     async close() {
       // Stop fetching and roll back an ingest in flight, let requests finish, then the database.

@@ -1,24 +1,48 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, PACKAGE_ROOT, SETTINGS } from '../src/config.js';
+import { loadConfig, PACKAGE_ROOT, SETTINGS, sourceUrl } from '../src/config.js';
 
 describe('settings', () => {
   it('has a working default for every setting', () => {
     const cfg = loadConfig({});
-    expect(cfg).toMatchObject({ MOCK_PORT: 5000, PIPELINE_PORT: 8000, DATABASE_URL: null, INGEST_CONCURRENCY: 4 });
-    expect(cfg.sourceUrl).toBe('http://127.0.0.1:5000');
+    expect(cfg).toMatchObject({ http: { mockPort: 5000, pipelinePort: 8000 }, database: { url: null }, ingest: { concurrency: 4 } });
+    expect(sourceUrl(cfg)).toBe('http://127.0.0.1:5000');
   });
 
   it('takes a PostgreSQL memory size for INGEST_WORK_MEM', () => {
-    expect(loadConfig({}).INGEST_WORK_MEM).toBe('64MB');
-    expect(loadConfig({ INGEST_WORK_MEM: ' 512kB ' }).INGEST_WORK_MEM).toBe('512kB');
-    expect(loadConfig({ INGEST_WORK_MEM: '1GB' }).INGEST_WORK_MEM).toBe('1GB');
+    expect(loadConfig({}).ingest.workMem).toBe('64MB');
+    expect(loadConfig({ INGEST_WORK_MEM: ' 512kB ' }).ingest.workMem).toBe('512kB');
+    expect(loadConfig({ INGEST_WORK_MEM: '1GB' }).ingest.workMem).toBe('1GB');
   });
 
   it('reads values from the environment', () => {
     const cfg = loadConfig({ PIPELINE_PORT: '8080', DATABASE_URL: 'postgresql://u@db:5432/x', MOCK_SERVER_URL: 'http://mock:5000/' });
-    expect(cfg).toMatchObject({ PIPELINE_PORT: 8080, DATABASE_URL: 'postgresql://u@db:5432/x', sourceUrl: 'http://mock:5000' });
+    expect(cfg).toMatchObject({
+      http: { pipelinePort: 8080 },
+      database: { url: 'postgresql://u@db:5432/x' },
+      source: { url: 'http://mock:5000' },
+    });
+    expect(sourceUrl(cfg)).toBe('http://mock:5000');
+  });
+
+  it('groups every setting under one key of one group', () => {
+    const cfg = loadConfig({});
+    const seen = new Set<string>();
+    for (const [name, { group, key }] of Object.entries(SETTINGS)) {
+      expect(seen.has(`${group}.${key}`), `${name} reuses ${group}.${key}`).toBe(false);
+      seen.add(`${group}.${key}`);
+      expect(cfg[group], name).toHaveProperty(key);
+    }
+    expect(Object.keys(cfg).sort()).toEqual(['database', 'http', 'ingest', 'log', 'mock', 'security', 'source']);
+  });
+
+  it('decides the source URL: MOCK_SERVER_URL, else the local mock as it listens, else MOCK_PORT on this machine', () => {
+    expect(sourceUrl(loadConfig({ MOCK_PORT: '0' }), 'http://127.0.0.1:40123')).toBe('http://127.0.0.1:40123');
+    expect(sourceUrl(loadConfig({ MOCK_PORT: '5001' }))).toBe('http://127.0.0.1:5001');
+    expect(sourceUrl(loadConfig({ MOCK_SERVER_URL: 'https://source.example.com' }), 'http://127.0.0.1:40123')).toBe(
+      'https://source.example.com',
+    );
   });
 
   it.each([

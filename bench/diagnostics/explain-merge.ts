@@ -45,17 +45,17 @@ try {
   const changed = prepareCopyText(n, 1);
   const explain = async (title: string, pages: CopyPage[]) => {
     await rolledBack(async (client) => {
-      await client.query(`SELECT set_config('work_mem', $1, true)`, [config.INGEST_WORK_MEM]);
+      await client.query(`SELECT set_config('work_mem', $1, true)`, [config.ingest.workMem]);
       await client.query(CREATE_STAGING_SQL);
       let rows = 0;
-      const first = pages.filter((p) => (rows += p.records) <= config.INGEST_CHUNK_ROWS);
+      const first = pages.filter((p) => (rows += p.records) <= config.ingest.chunkRows);
       await pipeline(Readable.from(first.map((p) => p.rows)), client.query(copyFrom(COPY_CHUNK_SQL)));
       const plan = await explainIn(client, CLASSIFY_SQL);
-      process.stdout.write(`\n=== ${title}: one chunk's classification (${Math.min(n, config.INGEST_CHUNK_ROWS)} rows) ===\n${plan}\n`);
+      process.stdout.write(`\n=== ${title}: one chunk's classification (${Math.min(n, config.ingest.chunkRows)} rows) ===\n${plan}\n`);
     });
     await rolledBack(async (client) => {
       const t = performance.now();
-      const writer = await StagingWriter.open(client, { workMem: config.INGEST_WORK_MEM, chunkRows: config.INGEST_CHUNK_ROWS });
+      const writer = await StagingWriter.open(client, { workMem: config.ingest.workMem, chunkRows: config.ingest.chunkRows });
       for (const p of pages) await writer.write(p.rows, p.records);
       await writer.finish();
       const stageMs = performance.now() - t;

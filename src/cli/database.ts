@@ -1,22 +1,23 @@
 // The database of the CLI's in-process commands: DATABASE_URL, else the
 // embedded PostgreSQL — the one `npm start` is running when it is up (two
 // servers cannot share its data folder), or one started for this command.
-import type { Config } from '../config.js';
+import type { DatabaseSettings } from '../config.js';
 import { EMBEDDED_DATABASE, connectionError, openDatabase, type Database } from '../pipeline/db/database.js';
 import { CliError, EXIT } from './output.js';
 
 
-export async function openCliDatabase(config: Config): Promise<Database> {
-  let databaseUrl = config.DATABASE_URL;
+export async function openCliDatabase(config: { database: DatabaseSettings }): Promise<Database> {
+  const { database } = config;
+  let databaseUrl = database.url;
   if (!databaseUrl) {
-    const running = `postgres://postgres:postgres@127.0.0.1:${config.EMBEDDED_PG_PORT}/${EMBEDDED_DATABASE}`;
+    const running = `postgres://postgres:postgres@127.0.0.1:${database.embeddedPort}/${EMBEDDED_DATABASE}`;
     if ((await connectionError(running)) === null) databaseUrl = running;
   }
   try {
     return await openDatabase({
       databaseUrl,
-      embeddedDir: config.EMBEDDED_PG_DIR,
-      embeddedPort: config.EMBEDDED_PG_PORT,
+      embeddedDir: database.embeddedDir,
+      embeddedPort: database.embeddedPort,
       poolMax: 4,
     });
   } catch (err) {

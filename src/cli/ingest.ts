@@ -1,7 +1,7 @@
 // `customer-pipeline ingest`: one run, in this process or on a running
 // pipeline (--url), with a progress bar on a terminal, then a summary.
 import cliProgress from 'cli-progress';
-import type { Config } from '../config.js';
+import { sourceUrl as configuredSourceUrl, type Config } from '../config.js';
 import { ingestOptions } from '../pipeline/app.js';
 import { migrate } from '../pipeline/db/migrate.js';
 import { IngestConflictError, IngestFailedError, runIngest } from '../pipeline/ingest/ingest.js';
@@ -100,7 +100,7 @@ export async function ingestCommand(config: Config, opts: IngestCommandOptions):
   try {
     if (opts.url) {
       if (opts.source) throw new CliError('--source applies to an in-process ingest; with --url the pipeline ingests from its own source', EXIT.usage);
-      const client = new PipelineClient(opts.url, opts.apiKey ?? config.INGEST_API_KEY ?? null);
+      const client = new PipelineClient(opts.url, opts.apiKey ?? config.security.apiKey ?? null);
       const runId = await client.startIngest();
       if (!json && !isTerminal()) out(`run ${runId} started on ${client.base}`);
       const run = await client.follow(runId, (p) => bar.update(p), stop.signal).catch((err: unknown) => {
@@ -128,7 +128,7 @@ async function ingestInProcess(
   bar: ReturnType<typeof progressBar>,
   signal: AbortSignal,
 ): Promise<void> {
-  const sourceUrl = opts.source ?? config.sourceUrl;
+  const sourceUrl = opts.source ?? configuredSourceUrl(config);
   try {
     new URL(sourceUrl);
   } catch {
@@ -142,7 +142,7 @@ async function ingestInProcess(
     let mergeRate: number | null = null;
     if (!json && !isTerminal()) out(`ingesting from ${sourceUrl} into ${db.url}`);
     try {
-      await runIngest(db.pool, ingestOptions({ ...config, sourceUrl }), {
+      await runIngest(db.pool, ingestOptions(config, sourceUrl), {
         signal,
         onStarted: (id, mergeMsPerRecord) => {
           runId = id;

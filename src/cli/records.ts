@@ -17,7 +17,7 @@ interface ReadOptions {
 
 /** Runs a read on the pipeline's API (--url) or on its database. */
 async function read<T>(config: Config, opts: ReadOptions, remote: (c: PipelineClient) => Promise<T>, local: (db: Awaited<ReturnType<typeof openCliDatabase>>) => Promise<T>): Promise<T> {
-  if (opts.url) return remote(new PipelineClient(opts.url, opts.apiKey ?? config.INGEST_API_KEY ?? null));
+  if (opts.url) return remote(new PipelineClient(opts.url, opts.apiKey ?? config.security.apiKey ?? null));
   const db = await openCliDatabase(config);
   try {
     return await local(db).catch(explainDatabaseError);

@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, type RouteOptions }
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pool } from 'pg';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Config } from '../config.js';
+import type { IngestSettings, LogSettings, SecuritySettings, SourceSettings } from '../config.js';
 import { CustomerSchema } from '../customer.js';
 import { HttpError, installErrorHandling } from '../http/errors.js';
 import { registerDocs, type RouteErrors } from '../http/docs.js';
@@ -20,28 +20,32 @@ import { ingestRoutes } from './routes/ingest.js';
 
 export interface PipelineAppDeps {
   pool: Pool;
-  config: Pick<
-    Config,
-    'sourceUrl' | 'INGEST_PAGE_SIZE' | 'INGEST_CONCURRENCY' | 'INGEST_WORK_MEM' | 'INGEST_CHUNK_ROWS' | 'INGEST_MAX_PAGES' | 'INGEST_MAX_RECORDS' | 'INGEST_MAX_DURATION_MS' | 'SOURCE_TIMEOUT_MS' | 'SOURCE_MAX_PAGE_BYTES' | 'SOURCE_MAX_RETRIES' | 'SOURCE_RETRY_BASE_MS' | 'SOURCE_RETRY_MAX_MS' | 'SOURCE_RETRY_BUDGET_MS'
-  > &
+  /** The source API ingests read from, as `sourceUrl(config)` decides it (config.source.url is not read here). */
+  sourceUrl: string;
+  config: {
+    ingest: IngestSettings;
+    source: SourceSettings;
     // Operations and security; each is off (or the default) when absent.
-    Partial<Pick<Config, 'LOG_REQUESTS' | 'INGEST_API_KEY' | 'RATE_LIMIT_PER_MINUTE' | 'CORS_ORIGINS'>>;
+    log?: Partial<LogSettings>;
+    security?: Partial<SecuritySettings>;
+  };
   logger?: FastifyBaseLogger | false;
   /** Aborted at shutdown: an ingest in flight stops fetching and rolls back. */
   shutdownSignal?: AbortSignal;
 }
 
-export function ingestOptions(config: PipelineAppDeps['config']): IngestOptions {
+export function ingestOptions(config: { ingest: IngestSettings; source: SourceSettings }, sourceUrl: string): IngestOptions {
+  const { ingest, source } = config;
   return {
-    sourceUrl: config.sourceUrl,
-    pageSize: config.INGEST_PAGE_SIZE,
-    concurrency: config.INGEST_CONCURRENCY,
-    workMem: config.INGEST_WORK_MEM,
-    chunkRows: config.INGEST_CHUNK_ROWS,
-    timeoutMs: config.SOURCE_TIMEOUT_MS,
-    maxPageBytes: config.SOURCE_MAX_PAGE_BYTES,
-    retry: { maxRetries: config.SOURCE_MAX_RETRIES, baseMs: config.SOURCE_RETRY_BASE_MS, maxMs: config.SOURCE_RETRY_MAX_MS, budgetMs: config.SOURCE_RETRY_BUDGET_MS },
-    limits: { maxPages: config.INGEST_MAX_PAGES, maxRecords: config.INGEST_MAX_RECORDS, maxDurationMs: config.INGEST_MAX_DURATION_MS },
+    sourceUrl,
+    pageSize: ingest.pageSize,
+    concurrency: ingest.concurrency,
+    workMem: ingest.workMem,
+    chunkRows: ingest.chunkRows,
+    timeoutMs: source.timeoutMs,
+    maxPageBytes: source.maxPageBytes,
+    retry: { maxRetries: source.maxRetries, baseMs: source.retryBaseMs, maxMs: source.retryMaxMs, budgetMs: source.retryBudgetMs },
+    limits: { maxPages: ingest.maxPages, maxRecords: ingest.maxRecords, maxDurationMs: ingest.maxDurationMs },
   };
 }
 
@@ -69,15 +73,15 @@ const routeMethods = (route: RouteOptions) => ([] as string[]).concat(route.meth
 
 export async function buildPipelineApp(deps: PipelineAppDeps): Promise<FastifyInstance> {
   const { config } = deps;
-  const apiKey = config.INGEST_API_KEY ?? null;
-  const perMinute = config.RATE_LIMIT_PER_MINUTE ?? 0;
-  const app = Fastify(serverOptions(deps.logger, { logRequests: config.LOG_REQUESTS })).withTypeProvider<TypeBoxTypeProvider>();
+  const apiKey = config.security?.apiKey ?? null;
+  const perMinute = config.security?.rateLimitPerMinute ?? 0;
+  const app = Fastify(serverOptions(deps.logger, { logRequests: config.log?.requests })).withTypeProvider<TypeBoxTypeProvider>();
   const metrics = new PipelineMetrics(deps.pool);
 
   installErrorHandling(app, databaseProblem);
   // Before any route: the hooks below see every route as it is added.
   installResponseHeaders(app);
-  await registerCors(app, config.CORS_ORIGINS ?? []);
+  await registerCors(app, config.security?.corsOrigins ?? []);
   if (perMinute > 0) {
     await registerRateLimit(app, perMinute, (request: FastifyRequest) => isRead(request.method, request.routeOptions.url));
   }
@@ -138,7 +142,7 @@ export async function buildPipelineApp(deps: PipelineAppDeps): Promise<FastifyIn
   await app.register(customersRoutes, { pool: deps.pool, maxLimit: 1000 });
   await app.register(ingestRoutes, {
     pool: deps.pool,
-    ingest: ingestOptions(deps.config),
+    ingest: ingestOptions(deps.config, deps.sourceUrl),
     signal: deps.shutdownSignal,
     trackRun: (run) => metrics.trackRun(run),
   });

@@ -213,7 +213,7 @@ describe('customer-pipeline (the CLI)', () => {
 
     beforeAll(async () => {
       slow = await startMockSource(records);
-      pipeline = await buildTestPipeline(slow.url, { INGEST_PAGE_SIZE: 5, INGEST_CONCURRENCY: 1 });
+      pipeline = await buildTestPipeline(slow.url, { ingest: { pageSize: 5, concurrency: 1 } });
       url = await pipeline.app.listen({ host: '127.0.0.1', port: 0 });
     });
     afterAll(async () => {
@@ -264,7 +264,7 @@ describe('customer-pipeline (the CLI)', () => {
 
     it('sends the API key of a guarded pipeline (--api-key, or INGEST_API_KEY), and exits 2 without it', async () => {
       const key = 'cli-test-key-0123456789abcdef';
-      const guarded = await buildTestPipeline(slow.url, { INGEST_API_KEY: key }, pipeline.db);
+      const guarded = await buildTestPipeline(slow.url, { security: { apiKey: key } }, pipeline.db);
       try {
         const guardedUrl = await guarded.app.listen({ host: '127.0.0.1', port: 0 });
         const without = await cli(['runs', '--url', guardedUrl]);

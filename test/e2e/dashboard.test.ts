@@ -93,7 +93,7 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     await mkdir(ARTIFACTS, { recursive: true });
     // About 40 ms a page, one page at a time: a run of a couple of seconds, long enough to watch.
     source = await startMockSource(records, 1000, 'latencyMs=40');
-    pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: 75, INGEST_CONCURRENCY: 1 });
+    pipeline = await buildTestPipeline(source.url, { ingest: { pageSize: 75, concurrency: 1 } });
     base = await pipeline.app.listen({ host: '127.0.0.1', port: 0 });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
     page = await browser.newPage({ viewport: { width: 1360, height: 820 }, timezoneId: 'Europe/Paris' });
@@ -350,7 +350,7 @@ describe.skipIf(skip)('the dashboard of a pipeline with INGEST_API_KEY, in Chrom
 
   beforeAll(async () => {
     source = await startMockSource(records.slice(0, 50));
-    pipeline = await buildTestPipeline(source.url, { INGEST_API_KEY: KEY });
+    pipeline = await buildTestPipeline(source.url, { security: { apiKey: KEY } });
     await pipeline.app.listen({ host: '127.0.0.1', port: 0 });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
   });

@@ -10,7 +10,7 @@ import type pg from 'pg';
 import { createPool, startEmbedded, type EmbeddedServer } from '../../src/pipeline/db/database.js';
 import { migrate } from '../../src/pipeline/db/migrate.js';
 import { buildPipelineApp } from '../../src/pipeline/app.js';
-import { startMockSource, TEST_INGEST_CONFIG, type MockSource } from '../support/apps.js';
+import { startMockSource, TEST_CONFIG, type MockSource } from '../support/apps.js';
 import { generatedDataset } from '../../src/mock-server/dataset.js';
 
 describe('pipeline when the database goes away', () => {
@@ -27,7 +27,7 @@ describe('pipeline when the database goes away', () => {
     pool = createPool(server.url, 4);
     await migrate(pool);
     source = await startMockSource(generatedDataset(500, 1));
-    app = await buildPipelineApp({ pool, config: { ...TEST_INGEST_CONFIG, sourceUrl: source.url } });
+    app = await buildPipelineApp({ pool, sourceUrl: source.url, config: TEST_CONFIG });
     expect((await app.inject({ method: 'POST', url: '/api/ingest' })).statusCode).toBe(200);
   }, 120_000);
 

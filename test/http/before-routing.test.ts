@@ -10,7 +10,7 @@ import { buildMockApp } from '../../src/mock-server/app.js';
 import { datasetFromRecords } from '../../src/mock-server/dataset.js';
 import { buildPipelineApp } from '../../src/pipeline/app.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { TEST_INGEST_CONFIG } from '../support/apps.js';
+import { TEST_CONFIG } from '../support/apps.js';
 
 export interface RawResponse {
   status: number;
@@ -63,7 +63,7 @@ describe.each([
     'pipeline',
     async () => {
       const db: TestDatabase = await createTestDatabase();
-      const app = await buildPipelineApp({ pool: db.pool, config: { ...TEST_INGEST_CONFIG, sourceUrl: 'http://127.0.0.1:9' } });
+      const app = await buildPipelineApp({ pool: db.pool, sourceUrl: 'http://127.0.0.1:9', config: TEST_CONFIG });
       return { app, done: () => db.drop() };
     },
   ],
@@ -139,7 +139,7 @@ describe('request bodies on the pipeline', () => {
   let app: FastifyInstance;
   beforeAll(async () => {
     db = await createTestDatabase();
-    app = await buildPipelineApp({ pool: db.pool, config: { ...TEST_INGEST_CONFIG, sourceUrl: 'http://127.0.0.1:9' } });
+    app = await buildPipelineApp({ pool: db.pool, sourceUrl: 'http://127.0.0.1:9', config: TEST_CONFIG });
   });
   afterAll(async () => {
     await app?.close();

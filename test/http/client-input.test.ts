@@ -7,7 +7,7 @@ import { buildMockApp } from '../../src/mock-server/app.js';
 import { datasetFromRecords } from '../../src/mock-server/dataset.js';
 import { buildPipelineApp } from '../../src/pipeline/app.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { TEST_INGEST_CONFIG } from '../support/apps.js';
+import { TEST_CONFIG } from '../support/apps.js';
 
 /** A 400 problem whose invalid_params name `name` (in `where`), with no stack in it. */
 export function expectInvalidParam(res: LightMyRequestResponse, name: string, where: 'query' | 'path'): void {
@@ -84,7 +84,7 @@ describe('integer parameters on the pipeline', () => {
   let app: FastifyInstance;
   beforeAll(async () => {
     db = await createTestDatabase();
-    app = await buildPipelineApp({ pool: db.pool, config: { ...TEST_INGEST_CONFIG, sourceUrl: 'http://127.0.0.1:9' } });
+    app = await buildPipelineApp({ pool: db.pool, sourceUrl: 'http://127.0.0.1:9', config: TEST_CONFIG });
     await app.ready();
   });
   afterAll(async () => {
@@ -146,7 +146,7 @@ describe.each([
     'pipeline',
     async () => {
       const db = await createTestDatabase();
-      const app = await buildPipelineApp({ pool: db.pool, config: { ...TEST_INGEST_CONFIG, sourceUrl: 'http://127.0.0.1:9' } });
+      const app = await buildPipelineApp({ pool: db.pool, sourceUrl: 'http://127.0.0.1:9', config: TEST_CONFIG });
       return { app, done: () => db.drop() };
     },
   ],

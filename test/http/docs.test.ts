@@ -6,7 +6,7 @@ import { buildMockApp } from '../../src/mock-server/app.js';
 import { datasetFromRecords } from '../../src/mock-server/dataset.js';
 import { buildPipelineApp } from '../../src/pipeline/app.js';
 import { createPool } from '../../src/pipeline/db/database.js';
-import { TEST_INGEST_CONFIG } from '../support/apps.js';
+import { TEST_CONFIG, testConfig } from '../support/apps.js';
 
 interface Operation {
   summary?: string;
@@ -50,9 +50,10 @@ describe('OpenAPI documents', () => {
   const pool = createPool('postgres://postgres@127.0.0.1:9/none', 1);
 
   beforeAll(async () => {
-    const config = { ...TEST_INGEST_CONFIG, sourceUrl: 'http://127.0.0.1:9' };
-    pipeline = await buildPipelineApp({ pool, config });
-    guarded = await buildPipelineApp({ pool, config: { ...config, INGEST_API_KEY: 'k'.repeat(32), RATE_LIMIT_PER_MINUTE: 60 } });
+    const sourceUrl = 'http://127.0.0.1:9';
+    pipeline = await buildPipelineApp({ pool, sourceUrl, config: TEST_CONFIG });
+    const security = { apiKey: 'k'.repeat(32), rateLimitPerMinute: 60 };
+    guarded = await buildPipelineApp({ pool, sourceUrl, config: testConfig({ security }) });
     mock = await buildMockApp({ dataset: datasetFromRecords([]) });
   });
   afterAll(async () => {

@@ -11,7 +11,7 @@ import { buildPipelineApp } from '../../src/pipeline/app.js';
 import { createPool } from '../../src/pipeline/db/database.js';
 import { INGEST_LOCK_KEY } from '../../src/pipeline/ingest/runs-repository.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { startMockSource, TEST_INGEST_CONFIG, type MockSource } from '../support/apps.js';
+import { startMockSource, TEST_CONFIG, testConfig, type MockSource } from '../support/apps.js';
 
 const API_KEY = 'test-key-0123456789abcdef';
 
@@ -49,7 +49,8 @@ describe('problem details on the pipeline', () => {
     source = await startMockSource([record(1), record(2)]);
     app = await buildPipelineApp({
       pool: db.pool,
-      config: { ...TEST_INGEST_CONFIG, sourceUrl: source.url, INGEST_API_KEY: API_KEY, RATE_LIMIT_PER_MINUTE: 1000 },
+      sourceUrl: source.url,
+      config: testConfig({ security: { apiKey: API_KEY, rateLimitPerMinute: 1000 } }),
     });
     // A route that fails the way a bug does, with internals in its message.
     app.get('/test/boom', { schema: { hide: true } }, async () => {
@@ -147,7 +148,7 @@ describe('problem details when the database is unreachable', () => {
   it('503: reads and the ingest answer a problem', async () => {
     // A port nothing listens on: every connection is refused.
     const pool = createPool('postgres://postgres@127.0.0.1:9/none', 2);
-    const app = await buildPipelineApp({ pool, config: { ...TEST_INGEST_CONFIG, sourceUrl: 'http://127.0.0.1:9' } });
+    const app = await buildPipelineApp({ pool, sourceUrl: 'http://127.0.0.1:9', config: TEST_CONFIG });
     try {
       expectProblem(await app.inject('/api/customers'), 503);
       expectProblem(await app.inject('/api/ready'), 503);
@@ -164,7 +165,8 @@ describe('rate limited reads on the pipeline', () => {
     const pool = createPool('postgres://postgres@127.0.0.1:9/none', 1);
     const app = await buildPipelineApp({
       pool,
-      config: { ...TEST_INGEST_CONFIG, sourceUrl: 'http://127.0.0.1:9', RATE_LIMIT_PER_MINUTE: 1 },
+      sourceUrl: 'http://127.0.0.1:9',
+      config: testConfig({ security: { rateLimitPerMinute: 1 } }),
     });
     try {
       await app.inject('/api/customers/X');

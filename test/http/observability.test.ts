@@ -9,7 +9,7 @@ import { datasetFromRecords } from '../../src/mock-server/dataset.js';
 import { buildPipelineApp } from '../../src/pipeline/app.js';
 import { createLogger } from '../../src/services.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { startMockSource, TEST_INGEST_CONFIG, type MockSource } from '../support/apps.js';
+import { startMockSource, TEST_CONFIG, type MockSource } from '../support/apps.js';
 
 type Line = Record<string, unknown>;
 
@@ -22,7 +22,7 @@ function capturedLogger() {
       done();
     },
   });
-  const logger = createLogger({ LOG_LEVEL: 'info' }, 'test', stream);
+  const logger = createLogger({ log: { level: 'info', requests: true } }, 'test', stream);
   return { logger, raw, lines: () => raw.map((l) => JSON.parse(l) as Line) };
 }
 
@@ -49,7 +49,7 @@ describe('pipeline logs and request ids', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     source = await startMockSource([PERSON]);
-    app = await buildPipelineApp({ pool: db.pool, config: { ...TEST_INGEST_CONFIG, sourceUrl: source.url }, logger: log.logger });
+    app = await buildPipelineApp({ pool: db.pool, sourceUrl: source.url, config: TEST_CONFIG, logger: log.logger });
     await app.ready();
     expect((await app.inject({ method: 'POST', url: '/api/ingest', headers: { 'x-request-id': 'ingest-1' } })).statusCode).toBe(200);
   });

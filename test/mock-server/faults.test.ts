@@ -175,8 +175,8 @@ describe('fault spec', () => {
   });
 
   it('is read from MOCK_FAULTS at start; a bad value stops the start, naming the variable', () => {
-    expect(loadConfig({}).MOCK_FAULTS).toBeNull();
-    expect(loadConfig({ MOCK_FAULTS: 'errorRate=0.1,seed=3' }).MOCK_FAULTS).toEqual({ errorRate: 0.1, seed: 3 });
+    expect(loadConfig({}).mock.faults).toBeNull();
+    expect(loadConfig({ MOCK_FAULTS: 'errorRate=0.1,seed=3' }).mock.faults).toEqual({ errorRate: 0.1, seed: 3 });
     expect(() => loadConfig({ MOCK_FAULTS: 'errorRate=7' })).toThrow(ConfigError);
     expect(() => loadConfig({ MOCK_FAULTS: 'errorRate=7' })).toThrow(/^MOCK_FAULTS: errorRate must be/);
     expect(() => loadConfig({ MOCK_FAULTS: '{"errorRate":0.1}' })).toThrow(/^MOCK_FAULTS: "\{"errorRate":0.1\}" is not key=value/);

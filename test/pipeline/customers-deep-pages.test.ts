@@ -12,7 +12,7 @@ describe('GET /api/customers deep pages', () => {
   let pipeline: TestPipeline;
   beforeAll(async () => {
     source = await startMockSource(generatedDataset(N, 21));
-    pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: 500 });
+    pipeline = await buildTestPipeline(source.url, { ingest: { pageSize: 500 } });
     expect((await pipeline.app.inject({ method: 'POST', url: '/api/ingest' })).statusCode).toBe(200);
   });
   afterAll(async () => {

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { generatedDataset } from '../../src/mock-server/dataset.js';
 import { buildPipelineApp } from '../../src/pipeline/app.js';
 import { createPool } from '../../src/pipeline/db/database.js';
-import { buildTestPipeline, startMockSource, TEST_INGEST_CONFIG, type MockSource, type TestPipeline } from '../support/apps.js';
+import { buildTestPipeline, startMockSource, TEST_CONFIG, type MockSource, type TestPipeline } from '../support/apps.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 const RECORDS = 20_000;
@@ -58,7 +58,7 @@ beforeAll(async () => {
   source = await startMockSource(generatedDataset(RECORDS, 7));
   // Small chunks, so a classification runs many times; pages slow enough
   // that the COPY is still going when the killer looks.
-  pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: 500, INGEST_CHUNK_ROWS: 1000, INGEST_CONCURRENCY: 2 }, db);
+  pipeline = await buildTestPipeline(source.url, { ingest: { pageSize: 500, chunkRows: 1000, concurrency: 2 } }, db);
 });
 afterAll(async () => {
   await pipeline?.close();
@@ -106,7 +106,7 @@ describe('an ingest whose database connection is terminated', () => {
 describe('reads when the database is slow or locked', () => {
   it('a read behind a lock held elsewhere is a 503 problem with Retry-After, after DB_LOCK_TIMEOUT_MS', async () => {
     const pool = createPool(db.url, 2, { statementTimeoutMs: 30_000, lockTimeoutMs: 200 });
-    const app = await buildPipelineApp({ pool, config: { ...TEST_INGEST_CONFIG, sourceUrl: source.url } });
+    const app = await buildPipelineApp({ pool, sourceUrl: source.url, config: TEST_CONFIG });
     const holder = new pg.Client({ connectionString: db.url });
     await holder.connect();
     try {
@@ -130,7 +130,7 @@ describe('reads when the database is slow or locked', () => {
 
   it('a read past DB_STATEMENT_TIMEOUT_MS is a 503 problem naming it', async () => {
     const pool = createPool(db.url, 2, { statementTimeoutMs: 200, lockTimeoutMs: 0 });
-    const app = await buildPipelineApp({ pool, config: { ...TEST_INGEST_CONFIG, sourceUrl: source.url } });
+    const app = await buildPipelineApp({ pool, sourceUrl: source.url, config: TEST_CONFIG });
     const holder = new pg.Client({ connectionString: db.url });
     await holder.connect();
     try {
@@ -151,7 +151,7 @@ describe('reads when the database is slow or locked', () => {
 
   it('an ingest is not bound by the read timeouts', async () => {
     const pool = createPool(db.url, 4, { statementTimeoutMs: 50, lockTimeoutMs: 50 });
-    const app = await buildPipelineApp({ pool, config: { ...TEST_INGEST_CONFIG, sourceUrl: source.url } });
+    const app = await buildPipelineApp({ pool, sourceUrl: source.url, config: TEST_CONFIG });
     try {
       const res = await app.inject({ method: 'POST', url: '/api/ingest' });
       expect(res.statusCode).toBe(200);

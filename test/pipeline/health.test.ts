@@ -5,14 +5,14 @@ import type { FastifyInstance } from 'fastify';
 import { buildPipelineApp } from '../../src/pipeline/app.js';
 import { migrate } from '../../src/pipeline/db/migrate.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { TEST_INGEST_CONFIG } from '../support/apps.js';
+import { TEST_CONFIG } from '../support/apps.js';
 
 describe('GET /api/health and /api/ready', () => {
   let db: TestDatabase;
   let app: FastifyInstance;
   beforeAll(async () => {
     db = await createTestDatabase({ migrate: false });
-    app = await buildPipelineApp({ pool: db.pool, config: { ...TEST_INGEST_CONFIG, sourceUrl: 'http://127.0.0.1:9' } });
+    app = await buildPipelineApp({ pool: db.pool, sourceUrl: 'http://127.0.0.1:9', config: TEST_CONFIG });
   });
   afterAll(async () => {
     await app?.close();

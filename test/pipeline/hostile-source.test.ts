@@ -2,8 +2,7 @@
 // node:http servers on port 0 (test/support/raw-source.ts) and the pipeline
 // on a real PostgreSQL database, one per file.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { PipelineAppDeps } from '../../src/pipeline/app.js';
-import { buildTestPipeline, startMockSource, type TestPipeline } from '../support/apps.js';
+import { buildTestPipeline, mergeConfig, startMockSource, type TestConfigOverrides, type TestPipeline } from '../support/apps.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { pageBody, recordText, startRawSource, type RawHandler } from '../support/raw-source.js';
 
@@ -22,10 +21,10 @@ afterEach(async () => {
   await db.pool.query('TRUNCATE customers');
 });
 
-async function setup(handler: RawHandler, config: Partial<PipelineAppDeps['config']> = {}) {
+async function setup(handler: RawHandler, config: TestConfigOverrides = {}) {
   const source = await startRawSource(handler);
   open.push(source);
-  const pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: 10, INGEST_CONCURRENCY: 2, ...config }, db);
+  const pipeline = await buildTestPipeline(source.url, mergeConfig({ ingest: { pageSize: 10, concurrency: 2 } }, config), db);
   open.push(pipeline);
   return { source, pipeline };
 }
@@ -72,7 +71,7 @@ describe('a source whose records are odd', () => {
     ];
     // Page 1 goes by the byte scan; page 2 (its "data" key spelt with an escape) by JSON.parse.
     const bodies = [pageBody([recordText('E-0'), ...odd]), pageBody(odd.map((t) => t.replaceAll('E-', 'F-'))).replace('"data"', '"d\\u0061ta"')];
-    const { pipeline } = await setup(({ page }, res) => json(res, 200, bodies[page - 1] ?? pageBody([])), { INGEST_PAGE_SIZE: 4 });
+    const { pipeline } = await setup(({ page }, res) => json(res, 200, bodies[page - 1] ?? pageBody([])), { ingest: { pageSize: 4 } });
     const result = await ingest(pipeline);
     expect(result.status, result.text).toBe(200);
     expect(result.body).toMatchObject({ fetched: 7, rejected: 6, inserted: 1 });
@@ -127,7 +126,7 @@ describe('a source that answers too slowly', () => {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
         drip(body, 50, send);
       },
-      { SOURCE_TIMEOUT_MS: TIMEOUT, SOURCE_MAX_RETRIES: 2 },
+      { source: { timeoutMs: TIMEOUT, maxRetries: 2 } },
     );
     const result = await ingest(pipeline);
     const stored = await expectFailedRun(pipeline, result, /source page 1 failed: no complete answer within 300 ms \(SOURCE_TIMEOUT_MS\)/);
@@ -148,7 +147,7 @@ describe('a source that answers too slowly', () => {
         let i = 0;
         const t = setInterval(() => (socket.destroyed || i >= head.length ? clearInterval(t) : socket.write(head[i++]!)), 50);
       },
-      { SOURCE_TIMEOUT_MS: TIMEOUT, SOURCE_MAX_RETRIES: 1 },
+      { source: { timeoutMs: TIMEOUT, maxRetries: 1 } },
     );
     const stored = await expectFailedRun(pipeline, await ingest(pipeline), /no complete answer within 300 ms \(SOURCE_TIMEOUT_MS\)/);
     expect(stored.retries).toBe(1);
@@ -164,7 +163,7 @@ describe('a source that answers too slowly', () => {
         if (n === 1) drip(body, 50, send);
         else res.end(body);
       },
-      { SOURCE_TIMEOUT_MS: TIMEOUT },
+      { source: { timeoutMs: TIMEOUT } },
     );
     const result = await ingest(pipeline);
     expect(result.status, result.text).toBe(200);
@@ -187,7 +186,7 @@ describe('a source whose page is too large', () => {
         await send('{"data":[');
         while (await send(chunk));
       },
-      { SOURCE_MAX_PAGE_BYTES: LIMIT, SOURCE_TIMEOUT_MS: 10_000 },
+      { source: { maxPageBytes: LIMIT, timeoutMs: 10_000 } },
     );
     const result = await ingest(pipeline);
     const stored = await expectFailedRun(pipeline, result, /source page 1 failed: its body \(refused unread past \d+ bytes\) is larger than SOURCE_MAX_PAGE_BYTES \(8388608 bytes\)/);
@@ -208,7 +207,7 @@ describe('a source whose page is too large', () => {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': 1024 ** 3 });
         await send('{"data":[');
       },
-      { SOURCE_MAX_PAGE_BYTES: LIMIT, SOURCE_TIMEOUT_MS: 10_000 },
+      { source: { maxPageBytes: LIMIT, timeoutMs: 10_000 } },
     );
     const result = await ingest(pipeline);
     await expectFailedRun(pipeline, result, /source page 1 failed: its body of 1073741824 bytes \(Content-Length\) is larger than SOURCE_MAX_PAGE_BYTES \(1048576 bytes\)/);
@@ -231,7 +230,7 @@ describe('a source whose page is too large', () => {
           for (let i = 0; i < body.length; i += 100_000) await send(body.slice(i, i + 100_000));
           res.end();
         },
-        { SOURCE_MAX_PAGE_BYTES: LIMIT },
+        { source: { maxPageBytes: LIMIT } },
       );
       const result = await ingest(pipeline);
       expect(result.status, result.text).toBe(200);
@@ -244,7 +243,7 @@ describe('a source that refuses the request', () => {
   it('reports the mock\'s own reason for refusing a page size above its MOCK_MAX_LIMIT', async () => {
     const mock = await startMockSource([JSON.parse(recordText('R-1'))], 1000);
     open.push(mock);
-    const pipeline = await buildTestPipeline(mock.url, { INGEST_PAGE_SIZE: 5000 }, db);
+    const pipeline = await buildTestPipeline(mock.url, { ingest: { pageSize: 5000 } }, db);
     open.push(pipeline);
     // The mock's 400 problem's detail, however its validation names the field.
     const stored = await expectFailedRun(pipeline, await ingest(pipeline), /source page 1 failed: HTTP 400: \S*limit must be <= 1000$/);
@@ -274,7 +273,9 @@ describe('a source that never ends its pages', () => {
 
   it('stops at INGEST_MAX_PAGES when every page comes back full', async () => {
     const before = await seedCustomers();
-    const { source, pipeline } = await setup(({ page, limit }, res) => json(res, 200, fullPage(page, limit)), { INGEST_MAX_PAGES: 20, INGEST_CONCURRENCY: 4 });
+    const { source, pipeline } = await setup(({ page, limit }, res) => json(res, 200, fullPage(page, limit)), {
+      ingest: { maxPages: 20, concurrency: 4 },
+    });
     const result = await ingest(pipeline);
     const stored = await expectFailedRun(pipeline, result, /run stopped at INGEST_MAX_PAGES \(20 pages\): every page came back full/);
     expect(stored).toMatchObject({ pages: 20, fetched: 200 });
@@ -284,7 +285,7 @@ describe('a source that never ends its pages', () => {
 
   it('stops at INGEST_MAX_RECORDS when the source ignores `page` and sends the same full page every time', async () => {
     const before = await seedCustomers();
-    const { source, pipeline } = await setup((_req, res) => json(res, 200, fullPage(1, 10)), { INGEST_MAX_RECORDS: 95 });
+    const { source, pipeline } = await setup((_req, res) => json(res, 200, fullPage(1, 10)), { ingest: { maxRecords: 95 } });
     const stored = await expectFailedRun(pipeline, await ingest(pipeline), /run stopped at INGEST_MAX_RECORDS \(95 records\): 100 read by page \d+/);
     expect(source.requests).toBeLessThanOrEqual(10 + 2); // what was in flight when the 10th page came in
     expect(stored.inserted).toBe(0);
@@ -300,7 +301,7 @@ describe('a source that never ends its pages', () => {
         res.writeHead(200, { 'content-type': 'application/json' });
         drip(fullPage(page, limit), 20, send);
       },
-      { INGEST_MAX_DURATION_MS: 600, SOURCE_TIMEOUT_MS: 20_000, INGEST_CONCURRENCY: 1 },
+      { ingest: { maxDurationMs: 600, concurrency: 1 }, source: { timeoutMs: 20_000 } },
     );
     const result = await ingest(pipeline);
     const stored = await expectFailedRun(pipeline, result, /run stopped at INGEST_MAX_DURATION_MS \(600 ms\): 4 pages read/);
@@ -314,7 +315,7 @@ describe('a source that never ends its pages', () => {
   it('loads an honest source whose last page is the last one INGEST_MAX_PAGES allows', async () => {
     const mock = await startMockSource(Array.from({ length: 25 }, (_, i) => JSON.parse(recordText(`H-${i}`))), 1000);
     open.push(mock);
-    const pipeline = await buildTestPipeline(mock.url, { INGEST_PAGE_SIZE: 10, INGEST_MAX_PAGES: 3, INGEST_MAX_RECORDS: 25 }, db);
+    const pipeline = await buildTestPipeline(mock.url, { ingest: { pageSize: 10, maxPages: 3, maxRecords: 25 } }, db);
     open.push(pipeline);
     const result = await ingest(pipeline);
     expect(result.status, result.text).toBe(200);

@@ -7,7 +7,7 @@ import { ProblemSchema, installErrorHandling } from '../../src/http/errors.js';
 import { ingestOptions } from '../../src/pipeline/app.js';
 import { ingestRoutes } from '../../src/pipeline/routes/ingest.js';
 import { sseEvents, type SseEvent } from '../../src/cli/sse.js';
-import { buildTestPipeline, startMockSource, TEST_INGEST_CONFIG, type MockSource, type TestPipeline } from '../support/apps.js';
+import { buildTestPipeline, startMockSource, testConfig, type MockSource, type TestPipeline } from '../support/apps.js';
 
 const customer = (i: number, over: Partial<Customer> = {}): Customer => ({
   customer_id: `A-${String(i).padStart(5, '0')}`,
@@ -60,7 +60,7 @@ describe('POST /api/ingest?mode=async', () => {
   afterAll(() => source.close());
   beforeEach(async () => {
     // 20 pages of 10, one at a time, 40 ms each: a run of about a second.
-    pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: 10, INGEST_CONCURRENCY: 1 });
+    pipeline = await buildTestPipeline(source.url, { ingest: { pageSize: 10, concurrency: 1 } });
     base = await pipeline.app.listen({ host: '127.0.0.1', port: 0 });
     source.faults.set('latencyMs=40');
     source.setRecords(records(200));
@@ -216,7 +216,7 @@ describe('POST /api/ingest?mode=async', () => {
 
     it('follows a run of another process by its row, and ends when the row does', async () => {
       // A second app on the same database: it has no live progress of the first one's run.
-      const other = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: 10, INGEST_CONCURRENCY: 1 }, pipeline.db);
+      const other = await buildTestPipeline(source.url, { ingest: { pageSize: 10, concurrency: 1 } }, pipeline.db);
       try {
         const otherBase = await other.app.listen({ host: '127.0.0.1', port: 0 });
         const { run_id } = (await pipeline.app.inject({ method: 'POST', url: '/api/ingest?mode=async' })).json() as { run_id: number };
@@ -253,7 +253,7 @@ describe('run event stream', () => {
     app.addSchema(ProblemSchema);
     await app.register(ingestRoutes, {
       pool: db.pool,
-      ingest: ingestOptions({ ...TEST_INGEST_CONFIG, sourceUrl: source.url, INGEST_PAGE_SIZE: 10, INGEST_CONCURRENCY: 1 }),
+      ingest: ingestOptions(testConfig({ ingest: { pageSize: 10, concurrency: 1 } }), source.url),
       events: { heartbeatMs: 50 },
     });
     const base = await app.listen({ host: '127.0.0.1', port: 0 });

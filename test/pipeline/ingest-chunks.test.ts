@@ -8,7 +8,7 @@ import { ingestOptions } from '../../src/pipeline/app.js';
 import { runIngest } from '../../src/pipeline/ingest/ingest.js';
 import { createPool } from '../../src/pipeline/db/database.js';
 import { generatedDataset } from '../../src/mock-server/dataset.js';
-import { buildTestPipeline, startMockSource, TEST_INGEST_CONFIG, type MockSource, type TestPipeline } from '../support/apps.js';
+import { buildTestPipeline, startMockSource, testConfig, type MockSource, type TestPipeline } from '../support/apps.js';
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -51,7 +51,7 @@ const AFTER: unknown[] = [
 
 async function secondRun(chunkRows: number) {
   const source: MockSource = await startMockSource(BEFORE);
-  const pipeline: TestPipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: 10, INGEST_CONCURRENCY: 4, INGEST_CHUNK_ROWS: chunkRows });
+  const pipeline: TestPipeline = await buildTestPipeline(source.url, { ingest: { pageSize: 10, concurrency: 4, chunkRows } });
   open.push(pipeline, source);
   const ingest = async () => {
     const res = await pipeline.app.inject({ method: 'POST', url: '/api/ingest' });
@@ -107,12 +107,12 @@ describe('an ingest classified chunk by chunk', () => {
 
   it('merges nothing and leaves its connection usable when stopped with chunks queued on it', async () => {
     const source = await startMockSource(generatedDataset(600, 3));
-    const config = { INGEST_PAGE_SIZE: 20, INGEST_CONCURRENCY: 4, INGEST_CHUNK_ROWS: 1 };
+    const config = { ingest: { pageSize: 20, concurrency: 4, chunkRows: 1 } };
     const pipeline = await buildTestPipeline(source.url, config);
     // Two connections (the run's and one for its run record): the stopped run's own is one of them.
     const single = createPool(pipeline.db.url, 2);
     open.push(pipeline, source, { close: () => single.end() });
-    const opts = ingestOptions({ ...TEST_INGEST_CONFIG, ...config, sourceUrl: source.url });
+    const opts = ingestOptions(testConfig(config), source.url);
     const stop = new AbortController();
     const run = runIngest(single, opts, {
       signal: stop.signal,

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { generatedDataset, generateRecord, type Dataset } from '../../src/mock-server/dataset.js';
 import { ingestOptions } from '../../src/pipeline/app.js';
 import { runIngest } from '../../src/pipeline/ingest/ingest.js';
-import { buildTestPipeline, startMockSource, TEST_INGEST_CONFIG, type MockSource, type TestPipeline } from '../support/apps.js';
+import { buildTestPipeline, startMockSource, testConfig, type MockSource, type TestPipeline } from '../support/apps.js';
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -31,31 +31,31 @@ function lyingTotal(real: Dataset, announced: number): Dataset {
 
 describe('POST /api/ingest paging', () => {
   it('keeps counts exact over many more pages than are in flight at once', async () => {
-    const { ingest, count } = await setup(generatedDataset(5_000, 11), { INGEST_PAGE_SIZE: 37, INGEST_CONCURRENCY: 4 });
+    const { ingest, count } = await setup(generatedDataset(5_000, 11), { ingest: { pageSize: 37, concurrency: 4 } });
     expect(await ingest()).toMatchObject({ fetched: 5_000, inserted: 5_000, pages: Math.ceil(5_000 / 37) });
     expect(await count()).toBe(5_000);
   });
 
   it('reads every record when the source holds more than its total announces', async () => {
-    const { ingest, count } = await setup(lyingTotal(generatedDataset(230, 2), 100), { INGEST_PAGE_SIZE: 20 });
+    const { ingest, count } = await setup(lyingTotal(generatedDataset(230, 2), 100), { ingest: { pageSize: 20 } });
     expect(await ingest()).toMatchObject({ fetched: 230, inserted: 230 });
     expect(await count()).toBe(230);
   });
 
   it('ends cleanly when the source holds fewer records than its total announces', async () => {
-    const { ingest, count } = await setup(lyingTotal(generatedDataset(85, 2), 400), { INGEST_PAGE_SIZE: 20 });
+    const { ingest, count } = await setup(lyingTotal(generatedDataset(85, 2), 400), { ingest: { pageSize: 20 } });
     expect(await ingest()).toMatchObject({ fetched: 85, inserted: 85 });
     expect(await count()).toBe(85);
   });
 
   it('reads every page when the source silently serves fewer records per page than asked', async () => {
-    const { ingest, count } = await setup(generatedDataset(1_234, 3), { INGEST_PAGE_SIZE: 1000 }, 100);
+    const { ingest, count } = await setup(generatedDataset(1_234, 3), { ingest: { pageSize: 1000 } }, 100);
     expect(await ingest()).toMatchObject({ fetched: 1_234, inserted: 1_234, pages: 13 });
     expect(await count()).toBe(1_234);
   });
 
   it('ends on an exact multiple of the page size', async () => {
-    const { ingest } = await setup(generatedDataset(60, 2), { INGEST_PAGE_SIZE: 20 });
+    const { ingest } = await setup(generatedDataset(60, 2), { ingest: { pageSize: 20 } });
     expect(await ingest()).toMatchObject({ fetched: 60, inserted: 60, pages: 4 });
   });
 
@@ -63,7 +63,7 @@ describe('POST /api/ingest paging', () => {
     const base = Array.from({ length: 300 }, (_, i) => generateRecord(9, i));
     // Ids 0..49 again at the end (pages fetched concurrently with the first ones), changed.
     const again = base.slice(0, 50).map((r) => ({ ...r, first_name: `Again-${r.customer_id}` }));
-    const { ingest, pipeline } = await setup([...base, ...again], { INGEST_PAGE_SIZE: 25, INGEST_CONCURRENCY: 8 });
+    const { ingest, pipeline } = await setup([...base, ...again], { ingest: { pageSize: 25, concurrency: 8 } });
     expect(await ingest()).toMatchObject({ fetched: 350, inserted: 300, duplicates: 50 });
     const { rows } = await pipeline.db.pool.query(
       `SELECT count(*)::int AS n FROM customers WHERE first_name LIKE 'Again-%'`,
@@ -73,7 +73,7 @@ describe('POST /api/ingest paging', () => {
 
   it('counts exactly on a re-ingest with 10% of the records changed', async () => {
     const records = Array.from({ length: 2_000 }, (_, i) => generateRecord(4, i));
-    const { ingest, source } = await setup(records, { INGEST_PAGE_SIZE: 100 });
+    const { ingest, source } = await setup(records, { ingest: { pageSize: 100 } });
     await ingest();
     source.setRecords(records.map((r, i) => (i % 10 === 3 ? { ...r, email: `changed${i}@example.com` } : r)));
     expect(await ingest()).toMatchObject({ fetched: 2_000, inserted: 0, updated: 200, unchanged: 1_800 });
@@ -82,9 +82,9 @@ describe('POST /api/ingest paging', () => {
 
 describe('an ingest stopped between two requests', () => {
   it('fails as cancelled and merges nothing, even with no request in flight when it stops', async () => {
-    const { source, pipeline, count } = await setup(generatedDataset(500, 6), { INGEST_PAGE_SIZE: 50, INGEST_CONCURRENCY: 1 });
+    const { source, pipeline, count } = await setup(generatedDataset(500, 6), { ingest: { pageSize: 50, concurrency: 1 } });
     const stop = new AbortController();
-    const opts = ingestOptions({ ...TEST_INGEST_CONFIG, sourceUrl: source.url, INGEST_PAGE_SIZE: 50, INGEST_CONCURRENCY: 1 });
+    const opts = ingestOptions(testConfig({ ingest: { pageSize: 50, concurrency: 1 } }), source.url);
     // onProgress runs right after a page is staged: the one worker is between requests.
     const run = runIngest(pipeline.db.pool, opts, {
       signal: stop.signal,

@@ -14,7 +14,7 @@ describe('POST /api/ingest streaming', () => {
   let pipeline: TestPipeline;
   beforeAll(async () => {
     source = await startMockSource(generatedDataset(RECORDS, 8), 1000, 'latencyMs=15');
-    pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: PAGE, INGEST_CONCURRENCY: CONCURRENCY });
+    pipeline = await buildTestPipeline(source.url, { ingest: { pageSize: PAGE, concurrency: CONCURRENCY } });
   });
   afterAll(async () => {
     await pipeline.close();
@@ -53,7 +53,7 @@ describe('POST /api/ingest in chunks (INGEST_CHUNK_ROWS)', () => {
   const CHUNK = 4 * PAGE;
   beforeAll(async () => {
     source = await startMockSource(generatedDataset(RECORDS, 9), 1000, 'latencyMs=15');
-    pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: PAGE, INGEST_CONCURRENCY: CONCURRENCY, INGEST_CHUNK_ROWS: CHUNK });
+    pipeline = await buildTestPipeline(source.url, { ingest: { pageSize: PAGE, concurrency: CONCURRENCY, chunkRows: CHUNK } });
   });
   afterAll(async () => {
     await pipeline.close();

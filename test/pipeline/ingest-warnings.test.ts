@@ -18,7 +18,7 @@ describe('an ingest of several chunks', () => {
   const onWarning = (w: Error) => warnings.push(w);
   beforeAll(async () => {
     source = await startMockSource(generatedDataset(RECORDS, 21));
-    pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: PAGE, INGEST_CONCURRENCY: 4, INGEST_CHUNK_ROWS: CHUNK });
+    pipeline = await buildTestPipeline(source.url, { ingest: { pageSize: PAGE, concurrency: 4, chunkRows: CHUNK } });
     process.on('warning', onWarning);
   });
   afterAll(async () => {

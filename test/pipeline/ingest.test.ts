@@ -31,7 +31,7 @@ describe.each([25_000, 1])('POST /api/ingest (INGEST_CHUNK_ROWS=%i)', (chunkRows
     await source.close();
   });
   beforeEach(async () => {
-    pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: 7, INGEST_CONCURRENCY: 3, INGEST_CHUNK_ROWS: chunkRows });
+    pipeline = await buildTestPipeline(source.url, { ingest: { pageSize: 7, concurrency: 3, chunkRows } });
   });
   afterEach(async () => {
     await pipeline.close();
@@ -184,7 +184,7 @@ describe('POST /api/ingest with bad records', () => {
   let pipeline: TestPipeline;
   beforeAll(async () => {
     source = await startMockSource([]);
-    pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: 4 });
+    pipeline = await buildTestPipeline(source.url, { ingest: { pageSize: 4 } });
   });
   afterAll(async () => {
     await pipeline.close();

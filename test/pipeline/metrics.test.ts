@@ -46,7 +46,7 @@ describe('GET /metrics on the pipeline', () => {
 
   beforeAll(async () => {
     source = await startMockSource(records);
-    pipeline = await buildTestPipeline(source.url, { INGEST_PAGE_SIZE: 8 });
+    pipeline = await buildTestPipeline(source.url, { ingest: { pageSize: 8 } });
   });
   afterAll(async () => {
     await pipeline?.close();
@@ -94,7 +94,7 @@ describe('GET /metrics on the pipeline', () => {
     } finally {
       source.faults.set(null);
     }
-    // TEST_INGEST_CONFIG retries a page 3 times; a failed run's retries are read from its record.
+    // TEST_CONFIG retries a page 3 times; a failed run's retries are read from its record.
     await vi.waitFor(async () => expect((await scrape(pipeline.app)).get('ingest_source_retries_total')).toBe(3));
     const m = await scrape(pipeline.app);
     expect(runs(m, 'conflict')).toBe(1);

@@ -5,10 +5,16 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PipelineAppDeps } from '../../src/pipeline/app.js';
 import { PACKAGE_ROOT } from '../../src/config.js';
 import type { FaultSpec } from '../../src/mock-server/faults.js';
-import { buildTestPipeline, startMockSource, type MockSource, type TestPipeline } from '../support/apps.js';
+import {
+  buildTestPipeline,
+  mergeConfig,
+  startMockSource,
+  type MockSource,
+  type TestConfigOverrides,
+  type TestPipeline,
+} from '../support/apps.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 type Row = { customer_id: string; first_name: string; [k: string]: unknown };
@@ -17,13 +23,9 @@ const PAGE = 10; // 60 records: 6 full pages and an empty one
 const pageCount = Math.ceil(records.length / PAGE);
 
 // Small delays so a retry costs milliseconds; SOURCE_MAX_RETRIES stays 3.
-const CONFIG: Partial<PipelineAppDeps['config']> = {
-  INGEST_PAGE_SIZE: PAGE,
-  INGEST_CONCURRENCY: 3,
-  SOURCE_MAX_RETRIES: 3,
-  SOURCE_RETRY_BASE_MS: 10,
-  SOURCE_RETRY_MAX_MS: 50,
-  SOURCE_TIMEOUT_MS: 5000,
+const CONFIG: TestConfigOverrides = {
+  ingest: { pageSize: PAGE, concurrency: 3 },
+  source: { maxRetries: 3, retryBaseMs: 10, retryMaxMs: 50, timeoutMs: 5000 },
 };
 
 let db: TestDatabase;
@@ -48,10 +50,10 @@ interface Setup {
   pipeline: TestPipeline;
 }
 
-async function setup(faults: FaultSpec | string | null, config: Partial<PipelineAppDeps['config']> = {}): Promise<Setup> {
+async function setup(faults: FaultSpec | string | null, config: TestConfigOverrides = {}): Promise<Setup> {
   const source = await startMockSource(records, 1000, faults);
   open.push(source);
-  const pipeline = await buildTestPipeline(source.url, { ...CONFIG, ...config }, db);
+  const pipeline = await buildTestPipeline(source.url, mergeConfig(CONFIG, config), db);
   open.push(pipeline);
   return { source, pipeline };
 }
@@ -122,7 +124,7 @@ describe('POST /api/ingest against a source with transient faults', () => {
   });
 
   it('retries a request that times out', async () => {
-    const s = await setup('failFirst=1,failWith=slow,slowMs=10000', { SOURCE_TIMEOUT_MS: 200 });
+    const s = await setup('failFirst=1,failWith=slow,slowMs=10000', { source: { timeoutMs: 200 } });
     await expectLoadedAfterRetries(s, await ingest(s), 1);
   });
 
@@ -151,7 +153,7 @@ describe('POST /api/ingest against a source with transient faults', () => {
   it('survives a seeded mix of every fault on every page', async () => {
     const s = await setup(
       'errorRate=0.1,resetRate=0.05,truncateRate=0.05,malformedRate=0.05,wrongShapeRate=0.05,rateLimitEvery=7,retryAfter=0,latencyJitterMs=5,seed=11',
-      { SOURCE_MAX_RETRIES: 8, INGEST_PAGE_SIZE: 5 },
+      { source: { maxRetries: 8 }, ingest: { pageSize: 5 } },
     );
     await expectLoadedAfterRetries(s, await ingest(s), 'some');
   });
@@ -185,7 +187,7 @@ describe('POST /api/ingest against a source that keeps failing', () => {
   });
 
   it('fails the run at once when Retry-After asks for more than the retry budget', async () => {
-    const s = await setup('rateLimitEvery=1,retryAfter=3600', { SOURCE_RETRY_BUDGET_MS: 5_000 });
+    const s = await setup('rateLimitEvery=1,retryAfter=3600', { source: { retryBudgetMs: 5_000 } });
     const stored = await expectFailedRun(s, await ingest(s), /HTTP 429; retry budget exhausted \(a 3600 s wait/);
     expect(stored.retries).toBe(0); // it did not wait: the test's timeout would have caught an hour
     expect(await customerCount()).toBe(0);
@@ -201,7 +203,7 @@ describe('POST /api/ingest against a source that keeps failing', () => {
   it('spends at most SOURCE_MAX_RETRIES retries on a page, transport errors and malformed bodies together', async () => {
     // Every answer is a fault: 503s (retried inside undici) and bodies that
     // are not JSON (re-requested by the page loop), mixed.
-    const s = await setup('errorRate=0.5,malformedRate=0.5,seed=5', { INGEST_CONCURRENCY: 1 });
+    const s = await setup('errorRate=0.5,malformedRate=0.5,seed=5', { ingest: { concurrency: 1 } });
     const stored = await expectFailedRun(s, await ingest(s), /page 1/);
     expect(stored.retries).toBe(3);
     expect(s.source.faults.requests).toBe(4); // one request and 3 retries, however the faults alternate

@@ -30,7 +30,7 @@ describe('INGEST_API_KEY', () => {
   beforeAll(async () => {
     source = await startMockSource([record]);
     db = await createTestDatabase();
-    guarded = await buildTestPipeline(source.url, { INGEST_API_KEY: KEY }, db);
+    guarded = await buildTestPipeline(source.url, { security: { apiKey: KEY } }, db);
     open = await buildTestPipeline(source.url, {}, db);
   });
   afterAll(async () => {
@@ -96,7 +96,7 @@ describe('RATE_LIMIT_PER_MINUTE', () => {
   let limited: TestPipeline;
   beforeAll(async () => {
     source = await startMockSource([record]);
-    limited = await buildTestPipeline(source.url, { RATE_LIMIT_PER_MINUTE: 3 });
+    limited = await buildTestPipeline(source.url, { security: { rateLimitPerMinute: 3 } });
   });
   afterAll(async () => {
     await limited?.close();
@@ -151,7 +151,7 @@ describe('security headers and CORS', () => {
   beforeAll(async () => {
     source = await startMockSource([record]);
     plain = await buildTestPipeline(source.url);
-    withCors = await buildTestPipeline(source.url, { CORS_ORIGINS: ['https://app.example.com'] }, plain.db);
+    withCors = await buildTestPipeline(source.url, { security: { corsOrigins: ['https://app.example.com'] } }, plain.db);
     mock = await buildMockApp({ dataset: datasetFromRecords([record]) });
   });
   afterAll(async () => {
@@ -218,7 +218,7 @@ describe('security headers and CORS', () => {
 
 describe('security settings', () => {
   it('reads them, off by default', () => {
-    expect(loadConfig({})).toMatchObject({ INGEST_API_KEY: null, RATE_LIMIT_PER_MINUTE: 0, CORS_ORIGINS: [], LOG_REQUESTS: true });
+    expect(loadConfig({})).toMatchObject({ security: { apiKey: null, rateLimitPerMinute: 0, corsOrigins: [] }, log: { requests: true } });
     expect(
       loadConfig({
         INGEST_API_KEY: KEY,
@@ -227,12 +227,10 @@ describe('security settings', () => {
         LOG_REQUESTS: 'false',
       }),
     ).toMatchObject({
-      INGEST_API_KEY: KEY,
-      RATE_LIMIT_PER_MINUTE: 600,
-      CORS_ORIGINS: ['https://a.example.com', 'http://localhost:5173'],
-      LOG_REQUESTS: false,
+      security: { apiKey: KEY, rateLimitPerMinute: 600, corsOrigins: ['https://a.example.com', 'http://localhost:5173'] },
+      log: { requests: false },
     });
-    expect(loadConfig({ CORS_ORIGINS: '*' }).CORS_ORIGINS).toEqual(['*']);
+    expect(loadConfig({ CORS_ORIGINS: '*' }).security.corsOrigins).toEqual(['*']);
   });
 
   it.each([

@@ -46,21 +46,41 @@ export async function startMockSource(
   };
 }
 
-export const TEST_INGEST_CONFIG: Omit<PipelineAppDeps['config'], 'sourceUrl'> = {
-  INGEST_PAGE_SIZE: 1000,
-  INGEST_CONCURRENCY: 4,
-  INGEST_WORK_MEM: '64MB',
-  INGEST_CHUNK_ROWS: 25_000,
-  INGEST_MAX_PAGES: 1_000_000,
-  INGEST_MAX_RECORDS: 50_000_000,
-  INGEST_MAX_DURATION_MS: 6 * 3600_000,
-  SOURCE_TIMEOUT_MS: 5000,
-  SOURCE_MAX_PAGE_BYTES: 64 * 1024 * 1024,
-  SOURCE_MAX_RETRIES: 3,
-  SOURCE_RETRY_BASE_MS: 10,
-  SOURCE_RETRY_MAX_MS: 100,
-  SOURCE_RETRY_BUDGET_MS: 30_000,
+export type TestConfig = PipelineAppDeps['config'];
+/** Some settings of some groups: `{ ingest: { pageSize: 10 } }`. */
+export type TestConfigOverrides = { [G in keyof TestConfig]?: Partial<NonNullable<TestConfig[G]>> };
+
+/** The settings of a test pipeline: the defaults, but a source timeout and retries that cost little. */
+export const TEST_CONFIG: TestConfig = {
+  ingest: {
+    pageSize: 1000,
+    concurrency: 4,
+    workMem: '64MB',
+    chunkRows: 25_000,
+    maxPages: 1_000_000,
+    maxRecords: 50_000_000,
+    maxDurationMs: 6 * 3600_000,
+  },
+  source: {
+    url: null, // unread: a test pipeline is given its source's URL
+    timeoutMs: 5000,
+    maxPageBytes: 64 * 1024 * 1024,
+    maxRetries: 3,
+    retryBaseMs: 10,
+    retryMaxMs: 100,
+    retryBudgetMs: 30_000,
+  },
 };
+
+/** `layers` merged over `base` group by group, the last winning: `{ ingest: { pageSize: 10 } }` changes that one setting. */
+export function mergeConfig<T extends TestConfigOverrides>(base: T, ...layers: TestConfigOverrides[]): T {
+  const config: Record<string, object | undefined> = { ...base };
+  for (const layer of layers) for (const [group, values] of Object.entries(layer)) config[group] = { ...config[group], ...values };
+  return config as T;
+}
+
+/** TEST_CONFIG with `overrides` merged in. */
+export const testConfig = (overrides: TestConfigOverrides = {}): TestConfig => mergeConfig(TEST_CONFIG, overrides);
 
 export interface TestPipeline {
   app: FastifyInstance;
@@ -68,13 +88,9 @@ export interface TestPipeline {
   close(): Promise<void>;
 }
 
-export async function buildTestPipeline(
-  sourceUrl: string,
-  config: Partial<PipelineAppDeps['config']> = {},
-  db?: TestDatabase,
-): Promise<TestPipeline> {
+export async function buildTestPipeline(sourceUrl: string, overrides: TestConfigOverrides = {}, db?: TestDatabase): Promise<TestPipeline> {
   const database = db ?? (await createTestDatabase());
-  const app = await buildPipelineApp({ pool: database.pool, config: { ...TEST_INGEST_CONFIG, sourceUrl, ...config } });
+  const app = await buildPipelineApp({ pool: database.pool, sourceUrl, config: testConfig(overrides) });
   await app.ready();
   return {
     app,
