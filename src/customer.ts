@@ -1,51 +1,48 @@
-// The customer record: its limits, its JSON Schema (API docs and serialization),
-// its TypeScript type, and the validator that decides whether a source record
-// can be loaded. Everything that knows a field's shape reads it from here.
-import { Type, type Static } from 'typebox';
+// The customer record: its JSON Schema (API docs and serialisation), its
+// TypeScript type, and the validator that decides whether a source record
+// can be loaded — all made from the field table (fields.ts), where each
+// field is declared once.
+import { Type, type TSchema } from 'typebox';
+import { FIELD_TABLE, FIELDS, MONEY_ABS_BELOW, type Field, type FieldSpec } from './fields.js';
 
-export const LIMITS = {
-  customer_id: 50,
-  first_name: 100,
-  last_name: 100,
-  email: 255,
-  phone: 20,
-  /** numeric(15,2): at most 13 digits before the point. */
-  balanceAbsBelow: 1e13,
-} as const;
+export { FIELDS, type Field } from './fields.js';
 
-export const FIELDS = [
-  'customer_id',
-  'first_name',
-  'last_name',
-  'email',
-  'phone',
-  'address',
-  'date_of_birth',
-  'account_balance',
-  'created_at',
-] as const;
-export type Field = (typeof FIELDS)[number];
+type Row = (typeof FIELD_TABLE)[number];
+
+/** Each field's character limit, by name (null = unbounded). */
+export const LIMITS = Object.fromEntries(FIELD_TABLE.map((f) => [f.name, f.maxChars])) as {
+  [F in Row as F['name']]: F['maxChars'];
+};
 
 const DATE_PATTERN = '^\\d{4}-\\d{2}-\\d{2}$';
 const TIMESTAMP_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}$';
 
-export const CustomerSchema = Type.Object(
-  {
-    customer_id: Type.String({ minLength: 1, maxLength: LIMITS.customer_id, examples: ['CUST-0001'] }),
-    first_name: Type.String({ minLength: 1, maxLength: LIMITS.first_name, examples: ['Amélie'] }),
-    last_name: Type.String({ minLength: 1, maxLength: LIMITS.last_name, examples: ['Dupont'] }),
-    email: Type.String({ maxLength: LIMITS.email, format: 'email', examples: ['amelie.dupont@example.com'] }),
-    phone: Type.Union([Type.String({ maxLength: LIMITS.phone }), Type.Null()], { examples: ['+33 1 23 45 67 89'] }),
-    address: Type.Union([Type.String(), Type.Null()], { examples: ['12 Rue de Rivoli, Paris'] }),
-    date_of_birth: Type.Union([Type.String({ pattern: DATE_PATTERN }), Type.Null()], { examples: ['1990-02-28'] }),
-    account_balance: Type.Union([Type.Number(), Type.Null()], { examples: [1520.75] }),
-    created_at: Type.Union([Type.String({ pattern: TIMESTAMP_PATTERN }), Type.Null()], {
-      examples: ['2024-01-15T10:30:00'],
-    }),
-  },
-  { $id: 'Customer', additionalProperties: false },
-);
-export type Customer = Static<typeof CustomerSchema>;
+function fieldSchema(f: FieldSpec): TSchema {
+  const max = f.maxChars === null ? {} : { maxLength: f.maxChars };
+  const value =
+    f.kind === 'money'
+      ? Type.Number()
+      : f.kind === 'date'
+        ? Type.String({ pattern: DATE_PATTERN })
+        : f.kind === 'timestamp'
+          ? Type.String({ pattern: TIMESTAMP_PATTERN })
+          : f.kind === 'email'
+            ? Type.String({ ...max, format: 'email' })
+            : Type.String({ ...(f.required ? { minLength: 1 } : {}), ...max });
+  if (f.required) return { ...value, examples: [f.example] };
+  return Type.Union([value, Type.Null()], { examples: [f.example] });
+}
+
+export const CustomerSchema = Type.Object(Object.fromEntries(FIELD_TABLE.map((f) => [f.name, fieldSchema(f)])), {
+  $id: 'Customer',
+  additionalProperties: false,
+});
+
+/** A field's value in JSON: a number for money, else a string; null when the field is optional. */
+type ValueOf<F extends Row> = (F['kind'] extends 'money' ? number : string) | (F['required'] extends true ? never : null);
+
+/** A stored (or valid) customer record, as the read API answers it. */
+export type Customer = { [F in Row as F['name']]: ValueOf<F> };
 
 /** A record that passed validation: every field present, normalised to null when absent. */
 export type ValidCustomer = Customer;
@@ -129,48 +126,64 @@ function optionalString(max: number | null): Check {
   };
 }
 
-const CHECKS: Record<Field, Check> = {
-  customer_id: requiredString(LIMITS.customer_id),
-  first_name: requiredString(LIMITS.first_name),
-  last_name: requiredString(LIMITS.last_name),
-  email: (name, v, reasons) => {
+function emailCheck(max: number): Check {
+  const text = requiredString(max);
+  return (name, v, reasons) => {
     const before = reasons.length;
-    const s = requiredString(LIMITS.email)(name, v, reasons);
+    const s = text(name, v, reasons);
     if (reasons.length === before && typeof s === 'string' && !EMAIL_RE.test(s)) {
       reasons.push(`${name}: not a valid email address`);
     }
     return s;
-  },
-  phone: optionalString(LIMITS.phone),
-  address: optionalString(null),
-  date_of_birth: (name, v, reasons) => {
-    if (v === undefined || v === null) return null;
-    if (typeof v !== 'string' || !isValidDate(v)) {
-      reasons.push(`${name}: must be a real calendar date "YYYY-MM-DD" or null`);
-      return undefined;
-    }
-    return v;
-  },
-  account_balance: (name, v, reasons) => {
-    if (v === undefined || v === null) return null;
-    if (typeof v !== 'number' || !Number.isFinite(v)) {
-      reasons.push(`${name}: must be a number or null`);
-      return undefined;
-    }
-    // String(v) is the shortest text that reads back as v: what the source wrote.
-    if (!BALANCE_RE.test(String(v))) reasons.push(`${name}: more than 2 decimal places`);
-    else if (Math.abs(v) >= LIMITS.balanceAbsBelow) reasons.push(`${name}: out of range for numeric(15,2)`);
-    return v;
-  },
-  created_at: (name, v, reasons) => {
-    if (v === undefined || v === null) return null;
-    if (typeof v !== 'string' || !isValidTimestamp(v)) {
-      reasons.push(`${name}: must be a real timestamp "YYYY-MM-DDTHH:MM:SS" or null`);
-      return undefined;
-    }
-    return v;
-  },
+  };
+}
+
+const dateCheck: Check = (name, v, reasons) => {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string' || !isValidDate(v)) {
+    reasons.push(`${name}: must be a real calendar date "YYYY-MM-DD" or null`);
+    return undefined;
+  }
+  return v;
 };
+
+const timestampCheck: Check = (name, v, reasons) => {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string' || !isValidTimestamp(v)) {
+    reasons.push(`${name}: must be a real timestamp "YYYY-MM-DDTHH:MM:SS" or null`);
+    return undefined;
+  }
+  return v;
+};
+
+const moneyCheck: Check = (name, v, reasons) => {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'number' || !Number.isFinite(v)) {
+    reasons.push(`${name}: must be a number or null`);
+    return undefined;
+  }
+  // String(v) is the shortest text that reads back as v: what the source wrote.
+  if (!BALANCE_RE.test(String(v))) reasons.push(`${name}: more than 2 decimal places`);
+  else if (Math.abs(v) >= MONEY_ABS_BELOW) reasons.push(`${name}: out of range for numeric(15,2)`);
+  return v;
+};
+
+function checkOf(f: FieldSpec): Check {
+  switch (f.kind) {
+    case 'email':
+      return emailCheck(f.maxChars ?? Infinity);
+    case 'date':
+      return dateCheck;
+    case 'timestamp':
+      return timestampCheck;
+    case 'money':
+      return moneyCheck;
+    case 'text':
+      return f.required ? requiredString(f.maxChars ?? Infinity) : optionalString(f.maxChars);
+  }
+}
+
+const CHECKS: Record<Field, Check> = Object.fromEntries(FIELD_TABLE.map((f) => [f.name, checkOf(f)])) as Record<Field, Check>;
 
 // ---- the fast path -----------------------------------------------------------
 // Almost every record of a real source is valid. validFast() accepts a record
@@ -214,13 +227,8 @@ export function fastTimestamp(v: unknown): boolean {
   return v.charCodeAt(13) === 58 && v.charCodeAt(16) === 58 && h >= 0 && h <= 23 && min >= 0 && min <= 59 && sec >= 0 && sec <= 59;
 }
 
-function fastRequired(v: unknown, max: number): v is string {
-  return typeof v === 'string' && v.length > 0 && v.length <= max && !UNUSUAL_TEXT.test(v);
-}
-
-function fastOptional(v: unknown, max: number): boolean {
-  return v === undefined || v === null || (typeof v === 'string' && v.length <= max && !UNUSUAL_TEXT.test(v));
-}
+/** What the fast path checks of each field, in the table's order. */
+const FAST = FIELD_TABLE.map((f) => ({ name: f.name as Field, kind: f.kind, required: f.required, max: f.maxChars ?? Infinity }));
 
 /**
  * The valid record, or null when the full check must decide (exported for its
@@ -229,35 +237,35 @@ function fastOptional(v: unknown, max: number): boolean {
  * to a decimal with at most 2 places — when String(v) matches BALANCE_RE.
  */
 export function validFast(rec: Record<string, unknown>): ValidCustomer | null {
-  const { customer_id, first_name, last_name, email, phone, address, date_of_birth, account_balance, created_at } = rec;
-  if (
-    !fastRequired(customer_id, LIMITS.customer_id) ||
-    !fastRequired(first_name, LIMITS.first_name) ||
-    !fastRequired(last_name, LIMITS.last_name) ||
-    !fastRequired(email, LIMITS.email) ||
-    !EMAIL_RE.test(email) ||
-    !fastOptional(phone, LIMITS.phone) ||
-    !fastOptional(address, Infinity) ||
-    (date_of_birth != null && !fastDate(date_of_birth)) ||
-    (created_at != null && !fastTimestamp(created_at))
-  ) {
-    return null;
+  const out: Record<string, unknown> = {};
+  for (const f of FAST) {
+    const v = rec[f.name];
+    if (v === undefined || v === null) {
+      if (f.required) return null;
+      out[f.name] = null;
+      continue;
+    }
+    switch (f.kind) {
+      case 'text':
+      case 'email':
+        if (typeof v !== 'string' || v.length > f.max || UNUSUAL_TEXT.test(v)) return null;
+        if (f.required && v.length === 0) return null;
+        if (f.kind === 'email' && !EMAIL_RE.test(v)) return null;
+        break;
+      case 'date':
+        if (!fastDate(v)) return null;
+        break;
+      case 'timestamp':
+        if (!fastTimestamp(v)) return null;
+        break;
+      case 'money':
+        if (typeof v !== 'number' || !(Math.abs(v) < MONEY_ABS_BELOW)) return null;
+        if (Math.round(v * 100) / 100 !== v) return null;
+        break;
+    }
+    out[f.name] = v;
   }
-  if (account_balance != null) {
-    if (typeof account_balance !== 'number' || !(Math.abs(account_balance) < LIMITS.balanceAbsBelow)) return null;
-    if (Math.round(account_balance * 100) / 100 !== account_balance) return null;
-  }
-  return {
-    customer_id,
-    first_name,
-    last_name,
-    email,
-    phone: (phone ?? null) as string | null,
-    address: (address ?? null) as string | null,
-    date_of_birth: (date_of_birth ?? null) as string | null,
-    account_balance: (account_balance ?? null) as number | null,
-    created_at: (created_at ?? null) as string | null,
-  };
+  return out as ValidCustomer;
 }
 
 /**

@@ -4,12 +4,10 @@
 import DataLoader from 'dataloader';
 import type { Pool } from 'pg';
 import type { Customer } from '../../customer.js';
+import { FIELD_TABLE, readBack } from '../../fields.js';
 
-/** The read API's columns in the seed's JSON forms (also used by customer-query.ts). */
-export const COLUMNS = `customer_id, first_name, last_name, email, phone, address,
-  to_char(date_of_birth, 'YYYY-MM-DD') AS date_of_birth,
-  account_balance::float8 AS account_balance,
-  to_char(created_at, 'YYYY-MM-DD"T"HH24:MI:SS') AS created_at`;
+/** The read API's columns in the seed's JSON forms (also used by customer-query.ts), from the field table. */
+export const COLUMNS = FIELD_TABLE.map((f) => readBack(f)).join(', ');
 
 /** Anchors are every ANCHOR_STRIDE-th id (migrations/0003_page_anchors.sql). */
 export const ANCHOR_STRIDE = 100;

@@ -21,7 +21,8 @@
 // payload if rejected), to the same function parsePage() uses per record;
 // anything wrong with the page's structure gives null. test/pipeline/prepare-page.test.ts holds the two to the same output
 // on generated, seed and mutated pages.
-import { EMAIL_RE, FIELDS, LIMITS, fastDate, fastTimestamp } from '../../customer.js';
+import { EMAIL_RE, FIELDS, fastDate, fastTimestamp } from '../../customer.js';
+import { FIELD_TABLE } from '../../fields.js';
 
 /** One record the scan did not accept, as parsePage() would make its row (`source`: the record's own text). */
 export type RecordRow = (page: number, pos: number, raw: unknown, source: () => string) => { row: string; rejected: boolean };
@@ -48,13 +49,23 @@ const LBRACE = 0x7b;
 const RBRACE = 0x7d;
 const N = 0x4e;
 
-// Field numbers: positions in FIELDS, the staging row's column order.
-const EMAIL = 3;
-const BIRTH = 6;
-const BALANCE = 7;
-const CREATED = 8;
-const REQUIRED = 0b1111; // customer_id, first_name, last_name, email
-const MAX_CHARS = [LIMITS.customer_id, LIMITS.first_name, LIMITS.last_name, LIMITS.email, LIMITS.phone, Infinity];
+// The field facts, by field number (the position in the field table, the
+// staging row's column order): kind, required, longest text.
+const TEXT = 0;
+const EMAIL = 1;
+const DATE = 2;
+const TIMESTAMP = 3;
+const MONEY = 4;
+const KIND_CODE = { text: TEXT, email: EMAIL, date: DATE, timestamp: TIMESTAMP, money: MONEY } as const;
+const KIND = FIELD_TABLE.map((f) => KIND_CODE[f.kind]);
+const REQ = FIELD_TABLE.map((f) => f.required);
+const MAX_CHARS = FIELD_TABLE.map((f) => f.maxChars ?? Infinity);
+const NFIELDS = FIELD_TABLE.length;
+/** Bit k set: field k is required; a record that lacks one goes to the full check. */
+const REQUIRED = FIELD_TABLE.reduce((m, f, k) => (f.required ? m | (1 << k) : m), 0);
+// The scan keeps one money value's digits aside (Spans.bal*): a second money
+// field needs spans of its own before it can be scanned.
+if (KIND.filter((k) => k === MONEY).length > 1) throw new Error('page-scan.ts handles one money field; give Spans one set per field');
 const KEYS = FIELDS.map((f) => Buffer.from(f, 'latin1'));
 const DATA_KEY = Buffer.from('data', 'latin1');
 
@@ -167,7 +178,7 @@ function skipScalar(b: Uint8Array, i: number): number {
 /** The value of field k at b[i], checked as validateCustomer checks it: its end, or -1. */
 function fieldValue(b: Uint8Array, i: number, k: number, sp: Spans): number {
   const at = sp.at;
-  if (k === BALANCE) {
+  if (KIND[k] === MONEY) {
     if (isNull(b, i)) return i + 4;
     let j = i;
     const neg = b[j] === MINUS;
@@ -200,16 +211,16 @@ function fieldValue(b: Uint8Array, i: number, k: number, sp: Spans): number {
   }
   if (b[i] !== QUOTE) {
     // null: absent for the optional fields; the required ones go to the full check.
-    return k > EMAIL && isNull(b, i) ? i + 4 : -1;
+    return !REQ[k] && isNull(b, i) ? i + 4 : -1;
   }
   // Dates and timestamps: the validator's own checks, on the (short) text.
-  if (k === BIRTH) {
+  if (KIND[k] === DATE) {
     if (b[i + 11] !== QUOTE || !fastDate(latin1(b, i + 1, i + 11))) return -1;
     at[2 * k] = i + 1;
     at[2 * k + 1] = i + 11;
     return i + 12;
   }
-  if (k === CREATED) {
+  if (KIND[k] === TIMESTAMP) {
     if (b[i + 20] !== QUOTE || !fastTimestamp(latin1(b, i + 1, i + 20))) return -1;
     at[2 * k] = i + 1;
     at[2 * k + 1] = i + 20;
@@ -218,10 +229,10 @@ function fieldValue(b: Uint8Array, i: number, k: number, sp: Spans): number {
   const end = plainString(b, i);
   if (end < 0) return -1;
   const n = scanned.chars;
-  if (n > MAX_CHARS[k]! || (k <= EMAIL && n === 0)) return -1;
+  if (n > MAX_CHARS[k]! || (REQ[k] && n === 0)) return -1;
   // Without surrogates, characters are UTF-16 units: the same bound validFast applies.
   // EMAIL_RE allows ASCII only: a UTF-8 byte read as latin1 fails it as the character would.
-  if (k === EMAIL && !EMAIL_RE.test(latin1(b, i + 1, end - 1))) return -1;
+  if (KIND[k] === EMAIL && !EMAIL_RE.test(latin1(b, i + 1, end - 1))) return -1;
   at[2 * k] = i + 1;
   at[2 * k + 1] = end - 1;
   return end;
@@ -347,12 +358,12 @@ function writeRow(b: Uint8Array, out: Buffer, o: number, page: number, pos: numb
   out[o++] = TAB;
   o = writeInt(out, o, pos);
   out[o++] = TAB;
-  for (let k = 0; k < 9; k++) {
+  for (let k = 0; k < NFIELDS; k++) {
     const s = at[2 * k]!;
     if (s < 0) {
       out[o++] = BSLASH;
       out[o++] = N;
-    } else if (k === BALANCE) {
+    } else if (KIND[k] === MONEY) {
       if (sp.balNeg) out[o++] = MINUS;
       for (let j = sp.balInt; j < sp.balIntEnd; j++) out[o++] = b[j]!;
       if (sp.balFracEnd > sp.balFrac) {
@@ -377,7 +388,7 @@ function writeRow(b: Uint8Array, out: Buffer, o: number, page: number, pos: numb
 
 /** The data array at b[i] ('['): its records' rows into out; the array's end, or -1. */
 function scanData(b: Uint8Array, i: number, page: number, out: Out, counts: { records: number; rejected: number }, slow: RecordRow): number {
-  const sp: Spans = { at: new Int32Array(18), balNeg: false, balInt: 0, balIntEnd: 0, balFrac: 0, balFracEnd: 0 };
+  const sp: Spans = { at: new Int32Array(2 * NFIELDS), balNeg: false, balInt: 0, balIntEnd: 0, balFrac: 0, balFracEnd: 0 };
   i = ws(b, i + 1);
   if (b[i] === RBRACK) return i + 1;
   for (let pos = 0; ; pos++) {
