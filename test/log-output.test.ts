@@ -13,7 +13,7 @@ const SERVICES = path.join(PACKAGE_ROOT, 'src', 'services.ts');
 function logger(lines: number, exit: 'process.exit' | 'natural') {
   const script = `
     import { createLogger } from ${JSON.stringify(SERVICES)};
-    const log = createLogger({ LOG_LEVEL: 'info' }, 'test');
+    const log = createLogger({ log: { level: 'info', requests: true } }, 'test');
     log.info('before');
     process.stderr.write('ready\\n');
     process.stdin.once('data', () => {
