@@ -97,9 +97,11 @@ describe('npm start', () => {
     }
 
     const role = `${db.name}_nocreate`;
-    await db.pool.query(`CREATE ROLE ${role} LOGIN NOCREATEDB`);
+    // With a password: the embedded server the suite falls back to asks for one (scram), a trust server ignores it.
+    await db.pool.query(`CREATE ROLE ${role} LOGIN NOCREATEDB PASSWORD 'no-create-0123'`);
     try {
       url.username = role;
+      url.password = 'no-create-0123';
       const err = (await startService('pipeline', { DATABASE_URL: url.toString() }, 20_000).catch((e: Error) => e)) as Error;
       expect(err.message).toMatch(new RegExp(`DATABASE_URL names database "${name}", which does not exist .* createdb`));
     } finally {
