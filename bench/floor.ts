@@ -57,6 +57,8 @@ export async function runFloor(pool: pg.Pool, pages: CopyPage[], end: 'commit' |
   try {
     const t0 = performance.now();
     await client.query('BEGIN');
+    // As the ingest does: the pool's statement timeout is for reads (a busy machine takes longer than it to merge).
+    await client.query(`SELECT set_config('statement_timeout', '0', true)`);
     const writer = await StagingWriter.open(client, { workMem: config.INGEST_WORK_MEM, chunkRows: config.INGEST_CHUNK_ROWS });
     for (const p of pages) await writer.write(p.rows, p.records);
     await writer.finish();
