@@ -166,6 +166,21 @@ export const SETTINGS = {
     default: 25_000,
     parse: int(1, 10_000_000),
   },
+  INGEST_DELETE_MISSING: {
+    description: 'After a complete run, delete the stored customers whose id the source did not return (a rejected record is not an absence); per request: ?delete_missing=true|false',
+    default: false,
+    parse: bool,
+  },
+  INGEST_DELETE_MAX_PERCENT: {
+    description: 'Mass-delete guard: a run that would delete more than this percentage of the stored customers is refused (409) unless the request says ?allow_mass_delete=true',
+    default: 10,
+    parse: int(0, 100),
+  },
+  CHANGES_RETENTION_DAYS: {
+    description: "Days a run's change set is kept (readable, revertable); older ones are pruned at the next ingest, their runs stay listed",
+    default: 90,
+    parse: int(1, 36_500),
+  },
   SOURCE_TIMEOUT_MS: { description: 'Timeout of one source request', default: 30_000, parse: int(1, 600_000) },
   SOURCE_MAX_RETRIES: { description: 'Retries of one source page before the run fails', default: 5, parse: int(0, 100) },
   SOURCE_RETRY_BASE_MS: { description: 'First retry delay (doubles each retry, with jitter)', default: 200, parse: int(0, 60_000) },

@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, type RouteOptions }
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pool } from 'pg';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Config } from '../config.js';
+import { SETTINGS, type Config } from '../config.js';
 import { CustomerSchema } from '../customer.js';
 import { HttpError, installErrorHandling } from '../http/errors.js';
 import { registerDocs, type RouteErrors } from '../http/docs.js';
@@ -13,6 +13,7 @@ import { serverOptions } from '../http/server-options.js';
 import { PipelineMetrics } from './metrics.js';
 import { databaseTimeout, isDatabaseUnavailable } from './db/database.js';
 import type { IngestOptions } from './ingest/ingest.js';
+import { changesRoutes } from './routes/changes.js';
 import { customersRoutes } from './routes/customers.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
@@ -25,7 +26,9 @@ export interface PipelineAppDeps {
     'sourceUrl' | 'INGEST_PAGE_SIZE' | 'INGEST_CONCURRENCY' | 'INGEST_WORK_MEM' | 'INGEST_CHUNK_ROWS' | 'SOURCE_TIMEOUT_MS' | 'SOURCE_MAX_RETRIES' | 'SOURCE_RETRY_BASE_MS' | 'SOURCE_RETRY_MAX_MS' | 'SOURCE_RETRY_BUDGET_MS'
   > &
     // Operations and security; each is off (or the default) when absent.
-    Partial<Pick<Config, 'LOG_REQUESTS' | 'INGEST_API_KEY' | 'RATE_LIMIT_PER_MINUTE' | 'CORS_ORIGINS'>>;
+    Partial<Pick<Config, 'LOG_REQUESTS' | 'INGEST_API_KEY' | 'RATE_LIMIT_PER_MINUTE' | 'CORS_ORIGINS'>> &
+    // Change sets and deletions (issue #13); the defaults of config.ts when absent.
+    Partial<Pick<Config, 'INGEST_DELETE_MISSING' | 'INGEST_DELETE_MAX_PERCENT' | 'CHANGES_RETENTION_DAYS'>>;
   logger?: FastifyBaseLogger | false;
   /** Aborted at shutdown: an ingest in flight stops fetching and rolls back. */
   shutdownSignal?: AbortSignal;
@@ -40,6 +43,9 @@ export function ingestOptions(config: PipelineAppDeps['config']): IngestOptions 
     chunkRows: config.INGEST_CHUNK_ROWS,
     timeoutMs: config.SOURCE_TIMEOUT_MS,
     retry: { maxRetries: config.SOURCE_MAX_RETRIES, baseMs: config.SOURCE_RETRY_BASE_MS, maxMs: config.SOURCE_RETRY_MAX_MS, budgetMs: config.SOURCE_RETRY_BUDGET_MS },
+    deleteMissing: config.INGEST_DELETE_MISSING ?? SETTINGS.INGEST_DELETE_MISSING.default,
+    deleteMaxPercent: config.INGEST_DELETE_MAX_PERCENT ?? SETTINGS.INGEST_DELETE_MAX_PERCENT.default,
+    changesRetentionDays: config.CHANGES_RETENTION_DAYS ?? SETTINGS.CHANGES_RETENTION_DAYS.default,
   };
 }
 
@@ -134,6 +140,12 @@ export async function buildPipelineApp(deps: PipelineAppDeps): Promise<FastifyIn
     ingest: ingestOptions(deps.config),
     signal: deps.shutdownSignal,
     trackRun: (run) => metrics.trackRun(run),
+  });
+  await app.register(changesRoutes, {
+    pool: deps.pool,
+    retentionDays: config.CHANGES_RETENTION_DAYS ?? SETTINGS.CHANGES_RETENTION_DAYS.default,
+    workMem: config.INGEST_WORK_MEM,
+    onRevert: (result) => metrics.recordRun('succeeded', result),
   });
   await app.register(dashboardRoutes);
   return app;

@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { HttpError } from '../../http/errors.js';
 import { SourceClient, SourceError, type RetryPolicy } from './source-client.js';
-import { StagingWriter, mergeStaging } from './loader.js';
+import { MassDeleteError, StagingWriter, mergeStaging, type ChangeOptions } from './loader.js';
 import { preparePage, type PreparedPage } from './prepare-page.js';
 import { refreshPageAnchors } from '../db/customers-repository.js';
 import { FailedRuns } from './failed-runs.js';
@@ -27,6 +27,16 @@ export interface IngestOptions {
   chunkRows: number;
   timeoutMs: number;
   retry: RetryPolicy;
+  /** Preview: the whole run and its change set, no customer written. */
+  dryRun?: boolean;
+  /** Delete the stored customers a complete run did not see (INGEST_DELETE_MISSING). */
+  deleteMissing?: boolean;
+  /** The mass-delete guard, in percent of the stored rows (INGEST_DELETE_MAX_PERCENT). */
+  deleteMaxPercent?: number;
+  /** Lift the mass-delete guard for this run. */
+  allowMassDelete?: boolean;
+  /** Change sets older than this are pruned at the merge (CHANGES_RETENTION_DAYS). */
+  changesRetentionDays?: number;
 }
 
 export interface IngestResult extends RunCounts {
@@ -35,6 +45,8 @@ export interface IngestResult extends RunCounts {
   records_processed: number;
   duplicates: number;
   duration_ms: number;
+  deleted: number;
+  dry_run: boolean;
 }
 
 export interface IngestProgress {
@@ -50,6 +62,18 @@ export interface IngestProgress {
 export class IngestConflictError extends HttpError {
   constructor(runId: number | null) {
     super(409, `An ingest is already running${runId === null ? '' : ` (run ${runId})`}`, { run_id: runId });
+  }
+}
+
+/** 409: the mass-delete guard refused the run; nothing of it was written. */
+export class MassDeleteRefusedError extends HttpError {
+  constructor(err: MassDeleteError, runId: number) {
+    super(409, `Ingest refused: ${err.message}`, {
+      run_id: runId,
+      would_delete: err.wouldDelete,
+      stored: err.stored,
+      max_percent: err.maxPercent,
+    });
   }
 }
 
@@ -133,7 +157,7 @@ export async function runIngest(
     // We hold the lock: any run still marked running belongs to a dead process.
     const abandoned = await failAbandonedRuns(pool);
     if (abandoned) log?.warn({ abandoned }, 'marked runs abandoned by a dead process as failed');
-    runId = await createRun(pool, opts.sourceUrl);
+    runId = await createRun(pool, opts.sourceUrl, { dryRun: opts.dryRun });
   } catch (err) {
     if (!released) {
       await client.query('ROLLBACK').catch(() => {});
@@ -174,13 +198,21 @@ export async function runIngest(
     };
     await fetchAllPages(source, opts, abort, stage, (n) => (pagesExpected = n));
     await writer.finish();
-    const merged = await mergeStaging(client, runId);
+    const changeOptions: ChangeOptions = {
+      dryRun: opts.dryRun,
+      deleteMissing: opts.deleteMissing,
+      deleteMaxPercent: opts.deleteMaxPercent,
+      allowMassDelete: opts.allowMassDelete,
+      sourceRecords: counts.fetched,
+      retentionDays: opts.changesRetentionDays,
+    };
+    const merged = await mergeStaging(client, runId, changeOptions);
     counts.inserted = merged.inserted;
     counts.updated = merged.updated;
     counts.unchanged = merged.unchanged;
     await refreshPageAnchors(client);
     // The run's final state commits with its data, atomically.
-    await finishRun(client, runId, 'succeeded', counts);
+    await finishRun(client, runId, 'succeeded', { ...counts, deleted: merged.deleted });
     await client.query('COMMIT');
     release();
     const result: IngestResult = {
@@ -190,10 +222,20 @@ export async function runIngest(
       ...counts,
       duplicates: counts.fetched - counts.rejected - merged.distinctIds,
       duration_ms: Math.round(performance.now() - started),
+      deleted: merged.deleted,
+      dry_run: opts.dryRun === true,
     };
     runLog?.info(result, 'ingest succeeded');
     return result;
   } catch (err) {
+    if (err instanceof MassDeleteError) {
+      // Refused, not broken: nothing was written; the run is recorded failed, with the reason.
+      await client.query('ROLLBACK').catch(() => {});
+      release();
+      runLog?.warn({ would_delete: err.wouldDelete, stored: err.stored }, 'ingest refused by the mass-delete guard');
+      await (ctx.failures ?? new FailedRuns(pool, runLog)).record(runId, { ...counts, inserted: 0, updated: 0, unchanged: 0 }, err.message);
+      throw new MassDeleteRefusedError(err, runId);
+    }
     abort.abort(err);
     writer?.abort();
     const cancelled = ctx.signal?.aborted === true;

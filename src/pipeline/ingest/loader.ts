@@ -63,7 +63,7 @@ const STORED = `c.first_name, c.last_name, c.email, c.phone, c.address,
  * ROWS_TABLE only when it would not (or is rejected). Then the chunk table is
  * emptied for the next COPY. What a chunk saw still holds at the merge:
  * `customers` is written only by ingests, one at a time (the advisory lock),
- * and MERGE_SQL's update checks again that each row it writes changes.
+ * and PLAN_CHANGES_SQL compares each kept record with its stored row again.
  */
 export const CLASSIFY_SQL = `
 WITH s AS MATERIALIZED (
@@ -84,51 +84,172 @@ SELECT page, pos, customer_id, ${DATA_COLUMNS}, payload, reasons FROM s WHERE NO
 
 export const CLASSIFY_CHUNK_SQL = `${CLASSIFY_SQL};\nTRUNCATE ${CHUNK_TABLE}`;
 
+/** The change set of one run (or revert): one row per customer it changes. */
+export const CHANGES_TABLE = 'ingest_changes';
+
+export const CREATE_CHANGES_SQL = `
+CREATE TEMP TABLE ${CHANGES_TABLE} (
+  customer_id text     NOT NULL,
+  change      "char"   NOT NULL,
+  fields      smallint NOT NULL,
+  before      customer_image,
+  after       customer_image
+) ON COMMIT DROP`;
+
+/** The fields of a change's images, in the order of customer_image: bit i of `fields` is CHANGE_FIELDS[i]. */
+export const CHANGE_FIELDS = [
+  'first_name',
+  'last_name',
+  'email',
+  'phone',
+  'address',
+  'date_of_birth',
+  'account_balance',
+  'created_at',
+] as const;
+export type ChangeField = (typeof CHANGE_FIELDS)[number];
+
+const image = (col: (f: ChangeField) => string) => `ROW(${CHANGE_FIELDS.map(col).join(', ')})::customer_image`;
+/** The bit mask of the fields whose values differ (a missing image is all nulls). */
+const diffMask = (a: (f: ChangeField) => string, b: (f: ChangeField) => string) =>
+  `(${CHANGE_FIELDS.map((f, i) => `CASE WHEN ${a(f)} IS DISTINCT FROM ${b(f)} THEN ${1 << i} ELSE 0 END`).join(' + ')})::smallint`;
+
 /**
- * The merge, in one statement: the last record of each id wins; when it
- * leaves its row as it is, nothing is written (no new row version); new ids
- * are inserted; for known ids a null in the source keeps the stored value.
- * Counts are exact. The update checks again that the row changes, so a row is
- * never written for nothing.
+ * A run's change set, computed without writing `customers` (the same for a
+ * dry run and a real one): the last record of each id wins; a new id is an
+ * insert; for a known id a null in the source keeps the stored value, and a
+ * record that leaves its row as it is is no change at all. With $1
+ * (delete_missing), every stored id the run did not see is a delete — not
+ * the id of a record that was rejected, which the source did return.
+ * Answers the counts of each kind and of the stored rows.
  */
-export const MERGE_SQL = `
+export const PLAN_CHANGES_SQL = `
 WITH last AS MATERIALIZED (
   SELECT DISTINCT ON (customer_id) customer_id, page, pos, same
   FROM ${KEYS_TABLE}
   ORDER BY customer_id, page DESC, pos DESC
 ),
-src AS MATERIALIZED (
-  SELECT r.customer_id, r.first_name, r.last_name, r.email, r.phone, r.address,
-         r.date_of_birth, r.account_balance, r.created_at
-  FROM last JOIN ${ROWS_TABLE} AS r ON r.page = last.page AND r.pos = last.pos
+m AS (
+  SELECT s.customer_id, c.customer_id IS NOT NULL AS stored,
+         ${CHANGE_FIELDS.map((f) => `c.${f} AS c_${f}`).join(', ')},
+         s.first_name AS m_first_name, s.last_name AS m_last_name, s.email AS m_email,
+         COALESCE(s.phone, c.phone) AS m_phone, COALESCE(s.address, c.address) AS m_address,
+         COALESCE(s.date_of_birth, c.date_of_birth) AS m_date_of_birth,
+         COALESCE(s.account_balance, c.account_balance) AS m_account_balance,
+         COALESCE(s.created_at, c.created_at) AS m_created_at
+  FROM last
+  JOIN ${ROWS_TABLE} AS s ON s.page = last.page AND s.pos = last.pos
+  LEFT JOIN customers AS c ON c.customer_id = s.customer_id
   WHERE NOT last.same
 ),
-updated AS (
+planned AS (
+  INSERT INTO ${CHANGES_TABLE} (customer_id, change, fields, before, after)
+  SELECT customer_id, CASE WHEN stored THEN 'u' ELSE 'i' END::"char",
+         ${diffMask((f) => `c_${f}`, (f) => `m_${f}`)},
+         CASE WHEN stored THEN ${image((f) => `c_${f}`)} END,
+         ${image((f) => `m_${f}`)}
+  FROM m
+  WHERE NOT stored
+     OR (${CHANGE_FIELDS.map((f) => `c_${f}`).join(', ')}) IS DISTINCT FROM (${CHANGE_FIELDS.map((f) => `m_${f}`).join(', ')})
+  UNION ALL
+  SELECT c.customer_id, 'd'::"char", ${diffMask((f) => `c.${f}`, () => 'NULL')}, ${image((f) => `c.${f}`)}, NULL
+  FROM customers AS c
+  WHERE $1::boolean
+    AND NOT EXISTS (SELECT 1 FROM last WHERE last.customer_id = c.customer_id)
+    AND NOT EXISTS (SELECT 1 FROM ${ROWS_TABLE} AS r WHERE r.reasons IS NOT NULL AND r.customer_id = c.customer_id)
+  RETURNING change
+)
+SELECT (SELECT count(*) FROM last)::int AS distinct_ids,
+       count(*) FILTER (WHERE change = 'i')::int AS inserted,
+       count(*) FILTER (WHERE change = 'u')::int AS updated,
+       count(*) FILTER (WHERE change = 'd')::int AS deleted,
+       (SELECT n FROM customers_count)::int AS stored
+FROM planned`;
+
+/**
+ * The change set that undoes run $1: each customer it changed is set back
+ * to its before-image (a row it inserted is deleted, a row it deleted comes
+ * back), against the rows as they are now; a customer already as it was is
+ * no change. Only valid when no later run changed the same customers
+ * (REVERT_CONFLICTS_SQL in changes-repository.ts).
+ */
+export const PLAN_REVERT_SQL = `
+WITH r AS (
+  SELECT x.customer_id, x.before AS target, c.customer_id IS NOT NULL AS stored,
+         ${CHANGE_FIELDS.map((f) => `c.${f} AS c_${f}`).join(', ')}
+  FROM customer_changes AS x
+  LEFT JOIN customers AS c ON c.customer_id = x.customer_id
+  WHERE x.run_id = $1
+),
+planned AS (
+  INSERT INTO ${CHANGES_TABLE} (customer_id, change, fields, before, after)
+  SELECT customer_id,
+         CASE WHEN NOT stored THEN 'i' WHEN target IS NULL THEN 'd' ELSE 'u' END::"char",
+         ${diffMask((f) => `CASE WHEN stored THEN c_${f} END`, (f) => `(target).${f}`)},
+         CASE WHEN stored THEN ${image((f) => `c_${f}`)} END,
+         target
+  FROM r
+  WHERE (CASE WHEN stored THEN ${image((f) => `c_${f}`)} END) IS DISTINCT FROM target
+  RETURNING change
+)
+SELECT 0 AS distinct_ids,
+       count(*) FILTER (WHERE change = 'i')::int AS inserted,
+       count(*) FILTER (WHERE change = 'u')::int AS updated,
+       count(*) FILTER (WHERE change = 'd')::int AS deleted,
+       (SELECT n FROM customers_count)::int AS stored
+FROM planned`;
+
+/**
+ * Applies a planned change set and logs it as run $1's, in one statement.
+ * $2 (dry run): `customers` is not written at all (not one row version) and
+ * the log keeps the after-images, which are nowhere else. Otherwise the log
+ * keeps only the before-images (an after-image is the next change's
+ * before-image, or the current row). $1 null: apply without a log (the bench floor).
+ */
+export const APPLY_CHANGES_SQL = `
+WITH upd AS (
   UPDATE customers AS c SET
-    first_name      = s.first_name,
-    last_name       = s.last_name,
-    email           = s.email,
-    phone           = COALESCE(s.phone, c.phone),
-    address         = COALESCE(s.address, c.address),
-    date_of_birth   = COALESCE(s.date_of_birth, c.date_of_birth),
-    account_balance = COALESCE(s.account_balance, c.account_balance),
-    created_at      = COALESCE(s.created_at, c.created_at)
-  FROM src AS s
-  WHERE c.customer_id = s.customer_id
-    AND (${MERGED}) IS DISTINCT FROM (${STORED})
+    ${CHANGE_FIELDS.map((f) => `${f} = (x.after).${f}`).join(',\n    ')}
+  FROM ${CHANGES_TABLE} AS x
+  WHERE NOT $2::boolean AND x.change = 'u' AND c.customer_id = x.customer_id
   RETURNING 1
 ),
-inserted AS (
+ins AS (
   INSERT INTO customers (customer_id, ${DATA_COLUMNS})
-  SELECT s.customer_id, s.first_name, s.last_name, s.email, s.phone, s.address,
-         s.date_of_birth, s.account_balance, s.created_at
-  FROM src AS s
-  WHERE NOT EXISTS (SELECT 1 FROM customers AS c WHERE c.customer_id = s.customer_id)
+  SELECT x.customer_id, ${CHANGE_FIELDS.map((f) => `(x.after).${f}`).join(', ')}
+  FROM ${CHANGES_TABLE} AS x
+  WHERE NOT $2::boolean AND x.change = 'i'
   RETURNING 1
+),
+del AS (
+  DELETE FROM customers AS c USING ${CHANGES_TABLE} AS x
+  WHERE NOT $2::boolean AND x.change = 'd' AND c.customer_id = x.customer_id
+  RETURNING 1
+),
+logged AS (
+  INSERT INTO customer_changes (run_id, fields, change, dry_run, customer_id, before, after)
+  SELECT $1::bigint, x.fields, x.change, $2::boolean, x.customer_id, x.before, CASE WHEN $2::boolean THEN x.after END
+  FROM ${CHANGES_TABLE} AS x
+  WHERE $1::bigint IS NOT NULL
 )
-SELECT (SELECT count(*) FROM last)::int     AS distinct_ids,
-       (SELECT count(*) FROM inserted)::int AS inserted,
-       (SELECT count(*) FROM updated)::int  AS updated`;
+SELECT (SELECT count(*) FROM ins)::int AS inserted,
+       (SELECT count(*) FROM upd)::int AS updated,
+       (SELECT count(*) FROM del)::int AS deleted`;
+
+/**
+ * Retention: the change sets of runs older than $1 days are deleted; their
+ * runs stay, marked (changes_pruned_at), and can no longer be reverted.
+ */
+export const PRUNE_CHANGES_SQL = `
+WITH old AS (
+  UPDATE ingestion_runs SET changes_pruned_at = now()
+  WHERE changes_pruned_at IS NULL AND started_at < now() - make_interval(days => $1::int) AND status <> 'running'
+  RETURNING id
+),
+gone AS (
+  DELETE FROM customer_changes WHERE run_id IN (SELECT id FROM old) RETURNING 1
+)
+SELECT (SELECT count(*) FROM old)::int AS runs, (SELECT count(*) FROM gone)::int AS changes`;
 
 export const SAVE_REJECTED_SQL = `
 INSERT INTO rejected_records (run_id, page, position, customer_id, payload, reasons)
@@ -253,16 +374,105 @@ export class StagingWriter {
   }
 }
 
-/** Runs the merge over a finished staging; counts are exact. */
-export async function mergeStaging(client: PoolClient, runId: number | null): Promise<MergeCounts & { rejected: number }> {
-  const { rows } = await client.query<{ distinct_ids: number; inserted: number; updated: number }>(MERGE_SQL);
-  const r = rows[0]!;
+export interface ChangeOptions {
+  /** Compute and log the change set, write nothing to `customers` (?dry_run=true). */
+  dryRun?: boolean;
+  /** Delete the stored customers the run did not see (INGEST_DELETE_MISSING, ?delete_missing). */
+  deleteMissing?: boolean;
+  /** The mass-delete guard: most of the stored rows a run may delete, in percent (INGEST_DELETE_MAX_PERCENT). */
+  deleteMaxPercent?: number;
+  /** Lifts the guard (?allow_mass_delete=true). */
+  allowMassDelete?: boolean;
+  /** Records the source returned, valid or not: a source that returned none never deletes without allowMassDelete. */
+  sourceRecords?: number;
+  /** Prune the change sets older than this many days first (CHANGES_RETENTION_DAYS). */
+  retentionDays?: number;
+}
+
+/** The mass-delete guard refused a run: nothing of it was written. */
+export class MassDeleteError extends Error {
+  override name = 'MassDeleteError';
+  constructor(
+    readonly wouldDelete: number,
+    readonly stored: number,
+    readonly maxPercent: number,
+    readonly emptySource: boolean,
+  ) {
+    super(
+      emptySource
+        ? `the source returned no record: the run would delete all ${wouldDelete} stored customers; allow_mass_delete=true lets it`
+        : `the run would delete ${wouldDelete} of ${stored} stored customers (${((wouldDelete * 100) / stored).toFixed(1)}%), ` +
+            `more than INGEST_DELETE_MAX_PERCENT=${maxPercent}%; allow_mass_delete=true lets it`,
+    );
+  }
+}
+
+export interface ChangeCounts {
+  inserted: number;
+  updated: number;
+  deleted: number;
+}
+
+interface PlanRow extends ChangeCounts {
+  distinct_ids: number;
+  stored: number;
+}
+
+/** Deletes the change sets past retention (their runs stay, marked); the number of runs pruned. */
+export async function pruneChangeSets(client: Pick<PoolClient, 'query'>, retentionDays: number): Promise<number> {
+  const { rows } = await client.query<{ runs: number }>(PRUNE_CHANGES_SQL, [retentionDays]);
+  return rows[0]!.runs;
+}
+
+/** Plans a change set into CHANGES_TABLE: PLAN_CHANGES_SQL (an ingest) or PLAN_REVERT_SQL (a revert). */
+export async function planChanges(client: PoolClient, sql: string, params: unknown[]): Promise<PlanRow> {
+  await client.query(CREATE_CHANGES_SQL);
+  return (await client.query<PlanRow>(sql, params)).rows[0]!;
+}
+
+/**
+ * Applies the planned change set (unless a dry run) and logs it as run
+ * `runId`'s. The counts are the plan's: a dry run counts what the real run
+ * would do, by construction.
+ */
+export async function applyChanges(client: PoolClient, runId: number | null, planned: ChangeCounts, dryRun: boolean): Promise<ChangeCounts> {
+  const { rows } = await client.query<ChangeCounts>(APPLY_CHANGES_SQL, [runId, dryRun]);
+  const applied = rows[0]!;
+  if (!dryRun && (applied.inserted !== planned.inserted || applied.updated !== planned.updated || applied.deleted !== planned.deleted)) {
+    // Cannot happen while only ingests and reverts write `customers`, under the lock.
+    throw new Error(`the change set applied differs from the plan: ${JSON.stringify({ planned, applied })}`);
+  }
+  return { inserted: planned.inserted, updated: planned.updated, deleted: planned.deleted };
+}
+
+/**
+ * Runs the merge over a finished staging: plans the run's change set
+ * (PLAN_CHANGES_SQL), checks the mass-delete guard (MassDeleteError: nothing
+ * is written), applies and logs it (APPLY_CHANGES_SQL; a dry run writes no
+ * customer), and saves the rejected records. Counts are exact.
+ */
+export async function mergeStaging(
+  client: PoolClient,
+  runId: number | null,
+  opts: ChangeOptions = {},
+): Promise<MergeCounts & { rejected: number; deleted: number }> {
+  if (opts.retentionDays !== undefined) await pruneChangeSets(client, opts.retentionDays);
+  const plan = await planChanges(client, PLAN_CHANGES_SQL, [opts.deleteMissing === true]);
+  if (plan.deleted > 0 && !opts.allowMassDelete) {
+    const maxPercent = opts.deleteMaxPercent ?? 10;
+    const emptySource = opts.sourceRecords === 0;
+    if (emptySource || plan.deleted * 100 > maxPercent * plan.stored) {
+      throw new MassDeleteError(plan.deleted, plan.stored, maxPercent, emptySource);
+    }
+  }
+  const r = await applyChanges(client, runId, plan, opts.dryRun === true);
   const rejected = runId === null ? 0 : (await client.query(SAVE_REJECTED_SQL, [runId])).rowCount ?? 0;
   return {
-    distinctIds: r.distinct_ids,
+    distinctIds: plan.distinct_ids,
     inserted: r.inserted,
     updated: r.updated,
-    unchanged: r.distinct_ids - r.inserted - r.updated,
+    deleted: r.deleted,
+    unchanged: plan.distinct_ids - r.inserted - r.updated,
     rejected,
   };
 }

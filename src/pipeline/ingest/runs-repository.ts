@@ -9,6 +9,8 @@ export interface RunCounts {
   unchanged: number;
   rejected: number;
   retries: number;
+  /** Stored customers the run deleted (delete_missing; a revert of an insert). */
+  deleted?: number;
 }
 
 export interface RunRecord extends RunCounts {
@@ -19,23 +21,34 @@ export interface RunRecord extends RunCounts {
   finished_at: string | null;
   duration_ms: number | null;
   error: string | null;
+  deleted: number;
+  /** A preview: its change set is readable, `customers` was not written. */
+  dry_run: boolean;
+  /** The run this one reverted (a revert is a run of its own). */
+  reverts: number | null;
+  /** The run that reverted this one. */
+  reverted_by: number | null;
+  /** When its change set was pruned (CHANGES_RETENTION_DAYS); it can no longer be reverted. */
+  changes_pruned_at: string | null;
 }
 
 const RUN_COLUMNS = `id::int AS id, status, source_url,
   to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS started_at,
   to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS finished_at,
   (extract(epoch FROM finished_at - started_at) * 1000)::int AS duration_ms,
-  pages, fetched, inserted, updated, unchanged, rejected, retries, error`;
+  pages, fetched, inserted, updated, unchanged, rejected, retries, error,
+  deleted, dry_run, reverts::int AS reverts, reverted_by::int AS reverted_by,
+  to_char(changes_pruned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS changes_pruned_at`;
 
 /** Advisory-lock key of "an ingest is running" (any process, any replica). */
 export const INGEST_LOCK_KEY = 7_240_002;
 
 type Queryable = Pool | PoolClient;
 
-export async function createRun(db: Queryable, sourceUrl: string): Promise<number> {
+export async function createRun(db: Queryable, sourceUrl: string, opts: { dryRun?: boolean; reverts?: number } = {}): Promise<number> {
   const { rows } = await db.query<{ id: number }>(
-    'INSERT INTO ingestion_runs (source_url) VALUES ($1) RETURNING id::int AS id',
-    [sourceUrl],
+    'INSERT INTO ingestion_runs (source_url, dry_run, reverts) VALUES ($1, $2, $3) RETURNING id::int AS id',
+    [sourceUrl, opts.dryRun === true, opts.reverts ?? null],
   );
   return rows[0]!.id;
 }
@@ -50,9 +63,9 @@ export async function finishRun(
   // A failure recorded late (failed-runs.ts) never overwrites a success.
   await db.query(
     `UPDATE ingestion_runs SET status = $2, finished_at = clock_timestamp(), pages = $3, fetched = $4,
-       inserted = $5, updated = $6, unchanged = $7, rejected = $8, retries = $9, error = $10
+       inserted = $5, updated = $6, unchanged = $7, rejected = $8, retries = $9, error = $10, deleted = $11
      WHERE id = $1 AND ($2 = 'succeeded' OR status <> 'succeeded')`,
-    [id, status, counts.pages, counts.fetched, counts.inserted, counts.updated, counts.unchanged, counts.rejected, counts.retries, error],
+    [id, status, counts.pages, counts.fetched, counts.inserted, counts.updated, counts.unchanged, counts.rejected, counts.retries, error, counts.deleted ?? 0],
   );
 }
 
