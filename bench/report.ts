@@ -434,7 +434,7 @@ ${notes(res)}
   the same work done by PostgreSQL alone, through the product's loader: \`StagingWriter\` (COPY
   into the chunk table and \`CLASSIFY_CHUNK_SQL\` every \`INGEST_CHUNK_ROWS\` rows, as in the
   ingest; the COPY text made by \`stagingRow\` before the clock starts) and \`mergeStaging\`
-  (\`PLAN_CHANGES_SQL\` and \`APPLY_CHANGES_SQL\`: the change set, applied and logged) in one transaction — committed for the first-ingest
+  (\`INGEST_CHANGES_SQL\`: the change set, applied and logged) in one transaction — committed for the first-ingest
   floor (then the table is truncated again), rolled back (untimed) for the re-ingest floors, so
   every floor runs on the same pre-state as the ingest it is compared to. Floors and ingests
   alternate; each timed run (and each load run) waits up to 30 s for the machine to be quiet

@@ -1,6 +1,6 @@
 -- Every run is a change set (issue #13): what each run inserted, updated and
 -- deleted, readable per run and per customer, previewable (dry run) and
--- undoable (revert). Written by src/pipeline/ingest/loader.ts (APPLY_CHANGES_SQL),
+-- undoable (revert). Written by src/pipeline/ingest/loader.ts (changeSetSql),
 -- read by src/pipeline/ingest/changes-repository.ts.
 
 -- A customer's stored values, without its id: the before- and after-images.
@@ -52,6 +52,10 @@ ALTER TABLE ingestion_runs
   ADD COLUMN reverts           bigint REFERENCES ingestion_runs (id),
   ADD COLUMN reverted_by       bigint REFERENCES ingestion_runs (id),
   ADD COLUMN changes_pruned_at timestamptz;
+
+-- The runs before this migration logged no change set: as if pruned, so
+-- that a revert of one is refused instead of undoing nothing.
+UPDATE ingestion_runs SET changes_pruned_at = now();
 
 -- The runs whose change sets are still kept, by age (the retention prune).
 CREATE INDEX ingestion_runs_changes_kept ON ingestion_runs (started_at) WHERE changes_pruned_at IS NULL;

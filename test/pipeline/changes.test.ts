@@ -119,7 +119,7 @@ describe('change sets', () => {
   it('previews a run: customers untouched to the row version, the counts those of the real run that follows', async () => {
     source.setRecords(range(20));
     await ok();
-    source.setRecords([...range(18).map((c, i) => (i % 5 === 0 ? { ...c, email: `new${i}@example.com` } : c)), base(30), base(31)]);
+    source.setRecords([...range(18).map((c, i) => (i % 5 === 0 ? { ...c, email: `new${i}@example.com`, phone: null } : c)), base(30), base(31, { address: null, created_at: null })]);
     const before = await snapshot();
     const dry = await ok('?dry_run=true&delete_missing=true');
     expect(dry.dry_run).toBe(true);

@@ -1,6 +1,6 @@
 // Change sets (customer_changes, migrations/0007): a run's changes, a
 // customer's history, and what stands in the way of a revert. SQL only.
-// Written by loader.ts (APPLY_CHANGES_SQL).
+// Written by loader.ts (INGEST_CHANGES_SQL, REVERT_CHANGES_SQL).
 import type { Pool, PoolClient } from 'pg';
 import type { Customer } from '../../customer.js';
 import { CHANGE_FIELDS } from './loader.js';
@@ -33,8 +33,9 @@ export interface HistoryEntry extends Omit<CustomerChange, 'customer_id'> {
  */
 const AFTER = `
 CASE WHEN x.change = 'd' THEN NULL
-     WHEN x.after IS NOT NULL THEN x.after
+     -- COALESCE, not IS NOT NULL: a row value IS NOT NULL only when every field is.
      ELSE COALESCE(
+       x.after,
        (SELECT CASE WHEN n.change = 'i' THEN NULL ELSE n.before END FROM customer_changes AS n
         WHERE n.customer_id = x.customer_id AND n.run_id > x.run_id AND NOT n.dry_run
         ORDER BY n.run_id LIMIT 1),

@@ -63,7 +63,7 @@ const STORED = `c.first_name, c.last_name, c.email, c.phone, c.address,
  * ROWS_TABLE only when it would not (or is rejected). Then the chunk table is
  * emptied for the next COPY. What a chunk saw still holds at the merge:
  * `customers` is written only by ingests, one at a time (the advisory lock),
- * and PLAN_CHANGES_SQL compares each kept record with its stored row again.
+ * and INGEST_CHANGES_SQL compares each kept record with its stored row again.
  */
 export const CLASSIFY_SQL = `
 WITH s AS MATERIALIZED (
@@ -84,18 +84,6 @@ SELECT page, pos, customer_id, ${DATA_COLUMNS}, payload, reasons FROM s WHERE NO
 
 export const CLASSIFY_CHUNK_SQL = `${CLASSIFY_SQL};\nTRUNCATE ${CHUNK_TABLE}`;
 
-/** The change set of one run (or revert): one row per customer it changes. */
-export const CHANGES_TABLE = 'ingest_changes';
-
-export const CREATE_CHANGES_SQL = `
-CREATE TEMP TABLE ${CHANGES_TABLE} (
-  customer_id text     NOT NULL,
-  change      "char"   NOT NULL,
-  fields      smallint NOT NULL,
-  before      customer_image,
-  after       customer_image
-) ON COMMIT DROP`;
-
 /** The fields of a change's images, in the order of customer_image: bit i of `fields` is CHANGE_FIELDS[i]. */
 export const CHANGE_FIELDS = [
   'first_name',
@@ -109,132 +97,154 @@ export const CHANGE_FIELDS = [
 ] as const;
 export type ChangeField = (typeof CHANGE_FIELDS)[number];
 
-const image = (col: (f: ChangeField) => string) => `ROW(${CHANGE_FIELDS.map(col).join(', ')})::customer_image`;
+const list = (col: (f: ChangeField) => string) => CHANGE_FIELDS.map(col).join(', ');
+const image = (col: (f: ChangeField) => string) => `ROW(${list(col)})::customer_image`;
 /** The bit mask of the fields whose values differ (a missing image is all nulls). */
 const diffMask = (a: (f: ChangeField) => string, b: (f: ChangeField) => string) =>
   `(${CHANGE_FIELDS.map((f, i) => `CASE WHEN ${a(f)} IS DISTINCT FROM ${b(f)} THEN ${1 << i} ELSE 0 END`).join(' + ')})::smallint`;
 
-/**
- * A run's change set, computed without writing `customers` (the same for a
- * dry run and a real one): the last record of each id wins; a new id is an
- * insert; for a known id a null in the source keeps the stored value, and a
- * record that leaves its row as it is is no change at all. With $1
- * (delete_missing), every stored id the run did not see is a delete — not
- * the id of a record that was rejected, which the source did return.
- * Answers the counts of each kind and of the stored rows.
+/*
+ * A change set is planned by CTEs that end in `planned` — one row per
+ * customer the run changes: customer_id, change ('i' | 'u' | 'd'), fields
+ * (the mask), before (the stored row, for 'u' and 'd') and a_<field> (the
+ * values it leaves, for 'i' and 'u') — and `ids` (distinct ids the run read).
+ * They read `customers` only; changeSetSql() then applies and logs the plan
+ * in the same statement (so the plan sees the rows as they were before it).
  */
-export const PLAN_CHANGES_SQL = `
-WITH last AS MATERIALIZED (
+
+/**
+ * An ingest's change set, from the staged records against `customers`: the
+ * last record of each id wins; a new id is an insert; for a known id a null
+ * in the source keeps the stored value, and a record that leaves its row as
+ * it is is no change. With $6 (delete_missing), every stored id the run did
+ * not see is a delete — not the id of a record that was rejected, which the
+ * source did return.
+ */
+const PLAN_INGEST = `
+last AS MATERIALIZED (
   SELECT DISTINCT ON (customer_id) customer_id, page, pos, same
   FROM ${KEYS_TABLE}
   ORDER BY customer_id, page DESC, pos DESC
 ),
+ids AS (SELECT count(*)::int AS n FROM last),
 m AS (
   SELECT s.customer_id, c.customer_id IS NOT NULL AS stored,
-         ${CHANGE_FIELDS.map((f) => `c.${f} AS c_${f}`).join(', ')},
-         s.first_name AS m_first_name, s.last_name AS m_last_name, s.email AS m_email,
-         COALESCE(s.phone, c.phone) AS m_phone, COALESCE(s.address, c.address) AS m_address,
-         COALESCE(s.date_of_birth, c.date_of_birth) AS m_date_of_birth,
-         COALESCE(s.account_balance, c.account_balance) AS m_account_balance,
-         COALESCE(s.created_at, c.created_at) AS m_created_at
+         ${list((f) => `c.${f} AS c_${f}`)},
+         s.first_name AS a_first_name, s.last_name AS a_last_name, s.email AS a_email,
+         COALESCE(s.phone, c.phone) AS a_phone, COALESCE(s.address, c.address) AS a_address,
+         COALESCE(s.date_of_birth, c.date_of_birth) AS a_date_of_birth,
+         COALESCE(s.account_balance, c.account_balance) AS a_account_balance,
+         COALESCE(s.created_at, c.created_at) AS a_created_at
   FROM last
   JOIN ${ROWS_TABLE} AS s ON s.page = last.page AND s.pos = last.pos
   LEFT JOIN customers AS c ON c.customer_id = s.customer_id
   WHERE NOT last.same
 ),
-planned AS (
-  INSERT INTO ${CHANGES_TABLE} (customer_id, change, fields, before, after)
-  SELECT customer_id, CASE WHEN stored THEN 'u' ELSE 'i' END::"char",
-         ${diffMask((f) => `c_${f}`, (f) => `m_${f}`)},
-         CASE WHEN stored THEN ${image((f) => `c_${f}`)} END,
-         ${image((f) => `m_${f}`)}
+planned AS MATERIALIZED (
+  SELECT customer_id, CASE WHEN stored THEN 'u' ELSE 'i' END::"char" AS change,
+         ${diffMask((f) => `c_${f}`, (f) => `a_${f}`)} AS fields,
+         CASE WHEN stored THEN ${image((f) => `c_${f}`)} END AS before,
+         ${list((f) => `a_${f}`)}
   FROM m
-  WHERE NOT stored
-     OR (${CHANGE_FIELDS.map((f) => `c_${f}`).join(', ')}) IS DISTINCT FROM (${CHANGE_FIELDS.map((f) => `m_${f}`).join(', ')})
+  WHERE NOT stored OR (${list((f) => `c_${f}`)}) IS DISTINCT FROM (${list((f) => `a_${f}`)})
   UNION ALL
-  SELECT c.customer_id, 'd'::"char", ${diffMask((f) => `c.${f}`, () => 'NULL')}, ${image((f) => `c.${f}`)}, NULL
+  SELECT c.customer_id, 'd'::"char", ${diffMask((f) => `c.${f}`, () => 'NULL')}, ${image((f) => `c.${f}`)},
+         ${list(() => 'NULL')}
   FROM customers AS c
-  WHERE $1::boolean
+  WHERE $6::boolean
     AND NOT EXISTS (SELECT 1 FROM last WHERE last.customer_id = c.customer_id)
     AND NOT EXISTS (SELECT 1 FROM ${ROWS_TABLE} AS r WHERE r.reasons IS NOT NULL AND r.customer_id = c.customer_id)
-  RETURNING change
-)
-SELECT (SELECT count(*) FROM last)::int AS distinct_ids,
-       count(*) FILTER (WHERE change = 'i')::int AS inserted,
-       count(*) FILTER (WHERE change = 'u')::int AS updated,
-       count(*) FILTER (WHERE change = 'd')::int AS deleted,
-       (SELECT n FROM customers_count)::int AS stored
-FROM planned`;
+)`;
 
 /**
- * The change set that undoes run $1: each customer it changed is set back
+ * The change set that undoes run $6: each customer it changed is set back
  * to its before-image (a row it inserted is deleted, a row it deleted comes
  * back), against the rows as they are now; a customer already as it was is
- * no change. Only valid when no later run changed the same customers
+ * no change. Only valid when each is still as the run left it
  * (REVERT_CONFLICTS_SQL in changes-repository.ts).
  */
-export const PLAN_REVERT_SQL = `
-WITH r AS (
+const PLAN_REVERT = `
+ids AS (SELECT 0 AS n),
+r AS (
   SELECT x.customer_id, x.before AS target, c.customer_id IS NOT NULL AS stored,
-         ${CHANGE_FIELDS.map((f) => `c.${f} AS c_${f}`).join(', ')}
+         ${list((f) => `c.${f} AS c_${f}`)}
   FROM customer_changes AS x
   LEFT JOIN customers AS c ON c.customer_id = x.customer_id
-  WHERE x.run_id = $1
+  WHERE x.run_id = $6::bigint
 ),
-planned AS (
-  INSERT INTO ${CHANGES_TABLE} (customer_id, change, fields, before, after)
+planned AS MATERIALIZED (
   SELECT customer_id,
-         CASE WHEN NOT stored THEN 'i' WHEN target IS NULL THEN 'd' ELSE 'u' END::"char",
-         ${diffMask((f) => `CASE WHEN stored THEN c_${f} END`, (f) => `(target).${f}`)},
-         CASE WHEN stored THEN ${image((f) => `c_${f}`)} END,
-         target
+         CASE WHEN NOT stored THEN 'i' WHEN target IS NULL THEN 'd' ELSE 'u' END::"char" AS change,
+         ${diffMask((f) => `c_${f}`, (f) => `(target).${f}`)} AS fields,
+         CASE WHEN stored THEN ${image((f) => `c_${f}`)} END AS before,
+         ${list((f) => `(target).${f} AS a_${f}`)}
   FROM r
   WHERE (CASE WHEN stored THEN ${image((f) => `c_${f}`)} END) IS DISTINCT FROM target
-  RETURNING change
-)
-SELECT 0 AS distinct_ids,
-       count(*) FILTER (WHERE change = 'i')::int AS inserted,
-       count(*) FILTER (WHERE change = 'u')::int AS updated,
-       count(*) FILTER (WHERE change = 'd')::int AS deleted,
-       (SELECT n FROM customers_count)::int AS stored
-FROM planned`;
+)`;
 
 /**
- * Applies a planned change set and logs it as run $1's, in one statement.
- * $2 (dry run): `customers` is not written at all (not one row version) and
- * the log keeps the after-images, which are nowhere else. Otherwise the log
- * keeps only the before-images (an after-image is the next change's
- * before-image, or the current row). $1 null: apply without a log (the bench floor).
+ * Plans a change set (`plan`: PLAN_INGEST or PLAN_REVERT), checks the
+ * mass-delete guard, applies it to `customers` and logs it as run $1's — in
+ * one statement. Parameters: $1 run id (null: no log, the bench floor),
+ * $2 dry run, $3 allow_mass_delete, $4 INGEST_DELETE_MAX_PERCENT, $5 the
+ * source returned no record, $6 the plan's own.
+ *
+ * The guard: a plan that deletes more than $4 % of the stored rows, or any
+ * from an empty source, is applied only with $3; refused, nothing is written
+ * (`ok` false). A dry run ($2) writes no customer at all (not one row
+ * version) and logs the after-images, which are nowhere else; otherwise the
+ * log keeps only the before-images (an after-image is the next change's
+ * before-image, or the current row). The counts are the plan's: a dry run
+ * counts what the real run does, by construction.
  */
-export const APPLY_CHANGES_SQL = `
-WITH upd AS (
+const changeSetSql = (plan: string) => `
+WITH ${plan},
+counts AS (
+  SELECT count(*) FILTER (WHERE change = 'i')::int AS inserted,
+         count(*) FILTER (WHERE change = 'u')::int AS updated,
+         count(*) FILTER (WHERE change = 'd')::int AS deleted,
+         (SELECT n FROM customers_count)::int AS stored
+  FROM planned
+),
+go AS (
+  SELECT $3::boolean OR deleted = 0 OR (NOT $5::boolean AND deleted * 100 <= $4::int * stored) AS ok FROM counts
+),
+upd AS (
   UPDATE customers AS c SET
-    ${CHANGE_FIELDS.map((f) => `${f} = (x.after).${f}`).join(',\n    ')}
-  FROM ${CHANGES_TABLE} AS x
-  WHERE NOT $2::boolean AND x.change = 'u' AND c.customer_id = x.customer_id
+    ${CHANGE_FIELDS.map((f) => `${f} = p.a_${f}`).join(',\n    ')}
+  FROM planned AS p
+  WHERE (SELECT ok FROM go) AND NOT $2::boolean AND p.change = 'u' AND c.customer_id = p.customer_id
   RETURNING 1
 ),
 ins AS (
   INSERT INTO customers (customer_id, ${DATA_COLUMNS})
-  SELECT x.customer_id, ${CHANGE_FIELDS.map((f) => `(x.after).${f}`).join(', ')}
-  FROM ${CHANGES_TABLE} AS x
-  WHERE NOT $2::boolean AND x.change = 'i'
+  SELECT p.customer_id, ${list((f) => `p.a_${f}`)}
+  FROM planned AS p
+  WHERE (SELECT ok FROM go) AND NOT $2::boolean AND p.change = 'i'
   RETURNING 1
 ),
 del AS (
-  DELETE FROM customers AS c USING ${CHANGES_TABLE} AS x
-  WHERE NOT $2::boolean AND x.change = 'd' AND c.customer_id = x.customer_id
+  DELETE FROM customers AS c USING planned AS p
+  WHERE (SELECT ok FROM go) AND NOT $2::boolean AND p.change = 'd' AND c.customer_id = p.customer_id
   RETURNING 1
 ),
 logged AS (
   INSERT INTO customer_changes (run_id, fields, change, dry_run, customer_id, before, after)
-  SELECT $1::bigint, x.fields, x.change, $2::boolean, x.customer_id, x.before, CASE WHEN $2::boolean THEN x.after END
-  FROM ${CHANGES_TABLE} AS x
-  WHERE $1::bigint IS NOT NULL
+  SELECT $1::bigint, p.fields, p.change, $2::boolean, p.customer_id, p.before,
+         CASE WHEN $2::boolean AND p.change <> 'd' THEN ${image((f) => `p.a_${f}`)} END
+  FROM planned AS p
+  WHERE (SELECT ok FROM go) AND $1::bigint IS NOT NULL
 )
-SELECT (SELECT count(*) FROM ins)::int AS inserted,
-       (SELECT count(*) FROM upd)::int AS updated,
-       (SELECT count(*) FROM del)::int AS deleted`;
+SELECT (SELECT n FROM ids) AS distinct_ids, k.inserted, k.updated, k.deleted, k.stored, (SELECT ok FROM go) AS ok,
+       (SELECT count(*) FROM ins)::int AS applied_inserted,
+       (SELECT count(*) FROM upd)::int AS applied_updated,
+       (SELECT count(*) FROM del)::int AS applied_deleted
+FROM counts AS k`;
+
+/** An ingest's change set, planned, guarded, applied and logged (changeSetSql over PLAN_INGEST). */
+export const INGEST_CHANGES_SQL = changeSetSql(PLAN_INGEST);
+/** A revert's change set (changeSetSql over PLAN_REVERT; never guarded, never dry). */
+export const REVERT_CHANGES_SQL = changeSetSql(PLAN_REVERT);
 
 /**
  * Retention: the change sets of runs older than $1 days are deleted; their
@@ -413,43 +423,49 @@ export interface ChangeCounts {
   deleted: number;
 }
 
-interface PlanRow extends ChangeCounts {
-  distinct_ids: number;
-  stored: number;
-}
-
 /** Deletes the change sets past retention (their runs stay, marked); the number of runs pruned. */
 export async function pruneChangeSets(client: Pick<PoolClient, 'query'>, retentionDays: number): Promise<number> {
   const { rows } = await client.query<{ runs: number }>(PRUNE_CHANGES_SQL, [retentionDays]);
   return rows[0]!.runs;
 }
 
-/** Plans a change set into CHANGES_TABLE: PLAN_CHANGES_SQL (an ingest) or PLAN_REVERT_SQL (a revert). */
-export async function planChanges(client: PoolClient, sql: string, params: unknown[]): Promise<PlanRow> {
-  await client.query(CREATE_CHANGES_SQL);
-  return (await client.query<PlanRow>(sql, params)).rows[0]!;
+interface ChangeSetRow extends ChangeCounts {
+  distinct_ids: number;
+  stored: number;
+  ok: boolean;
+  applied_inserted: number;
+  applied_updated: number;
+  applied_deleted: number;
 }
 
 /**
- * Applies the planned change set (unless a dry run) and logs it as run
- * `runId`'s. The counts are the plan's: a dry run counts what the real run
- * would do, by construction.
+ * Runs INGEST_CHANGES_SQL or REVERT_CHANGES_SQL: the change set planned,
+ * guarded, applied (unless a dry run) and logged as run `runId`'s. Throws
+ * MassDeleteError when the guard refused it (then nothing was written).
  */
-export async function applyChanges(client: PoolClient, runId: number | null, planned: ChangeCounts, dryRun: boolean): Promise<ChangeCounts> {
-  const { rows } = await client.query<ChangeCounts>(APPLY_CHANGES_SQL, [runId, dryRun]);
-  const applied = rows[0]!;
-  if (!dryRun && (applied.inserted !== planned.inserted || applied.updated !== planned.updated || applied.deleted !== planned.deleted)) {
+export async function applyChangeSet(
+  client: PoolClient,
+  sql: string,
+  runId: number | null,
+  opts: { dryRun?: boolean; allowMassDelete?: boolean; deleteMaxPercent?: number; sourceEmpty?: boolean; planParam: unknown },
+): Promise<ChangeCounts & { distinctIds: number }> {
+  const maxPercent = opts.deleteMaxPercent ?? 10;
+  const dryRun = opts.dryRun === true;
+  const { rows } = await client.query<ChangeSetRow>(sql, [runId, dryRun, opts.allowMassDelete === true, maxPercent, opts.sourceEmpty === true, opts.planParam]);
+  const r = rows[0]!;
+  if (!r.ok) throw new MassDeleteError(r.deleted, r.stored, maxPercent, opts.sourceEmpty === true);
+  if (!dryRun && (r.applied_inserted !== r.inserted || r.applied_updated !== r.updated || r.applied_deleted !== r.deleted)) {
     // Cannot happen while only ingests and reverts write `customers`, under the lock.
-    throw new Error(`the change set applied differs from the plan: ${JSON.stringify({ planned, applied })}`);
+    throw new Error(`the change set applied differs from its plan: ${JSON.stringify(r)}`);
   }
-  return { inserted: planned.inserted, updated: planned.updated, deleted: planned.deleted };
+  return { distinctIds: r.distinct_ids, inserted: r.inserted, updated: r.updated, deleted: r.deleted };
 }
 
 /**
- * Runs the merge over a finished staging: plans the run's change set
- * (PLAN_CHANGES_SQL), checks the mass-delete guard (MassDeleteError: nothing
- * is written), applies and logs it (APPLY_CHANGES_SQL; a dry run writes no
- * customer), and saves the rejected records. Counts are exact.
+ * Runs the merge over a finished staging: the run's change set planned,
+ * checked by the mass-delete guard (MassDeleteError: nothing is written),
+ * applied and logged (INGEST_CHANGES_SQL; a dry run writes no customer),
+ * then the rejected records saved. Counts are exact.
  */
 export async function mergeStaging(
   client: PoolClient,
@@ -457,22 +473,20 @@ export async function mergeStaging(
   opts: ChangeOptions = {},
 ): Promise<MergeCounts & { rejected: number; deleted: number }> {
   if (opts.retentionDays !== undefined) await pruneChangeSets(client, opts.retentionDays);
-  const plan = await planChanges(client, PLAN_CHANGES_SQL, [opts.deleteMissing === true]);
-  if (plan.deleted > 0 && !opts.allowMassDelete) {
-    const maxPercent = opts.deleteMaxPercent ?? 10;
-    const emptySource = opts.sourceRecords === 0;
-    if (emptySource || plan.deleted * 100 > maxPercent * plan.stored) {
-      throw new MassDeleteError(plan.deleted, plan.stored, maxPercent, emptySource);
-    }
-  }
-  const r = await applyChanges(client, runId, plan, opts.dryRun === true);
+  const r = await applyChangeSet(client, INGEST_CHANGES_SQL, runId, {
+    dryRun: opts.dryRun,
+    allowMassDelete: opts.allowMassDelete,
+    deleteMaxPercent: opts.deleteMaxPercent,
+    sourceEmpty: opts.sourceRecords === 0,
+    planParam: opts.deleteMissing === true,
+  });
   const rejected = runId === null ? 0 : (await client.query(SAVE_REJECTED_SQL, [runId])).rowCount ?? 0;
   return {
-    distinctIds: plan.distinct_ids,
+    distinctIds: r.distinctIds,
     inserted: r.inserted,
     updated: r.updated,
     deleted: r.deleted,
-    unchanged: plan.distinct_ids - r.inserted - r.updated,
+    unchanged: r.distinctIds - r.inserted - r.updated,
     rejected,
   };
 }

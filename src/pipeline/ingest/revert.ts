@@ -8,7 +8,7 @@ import { HttpError, NotFoundError } from '../../http/errors.js';
 import { refreshPageAnchors } from '../db/customers-repository.js';
 import { revertConflicts } from './changes-repository.js';
 import { IngestConflictError, type IngestResult } from './ingest.js';
-import { PLAN_REVERT_SQL, applyChanges, planChanges, pruneChangeSets } from './loader.js';
+import { REVERT_CHANGES_SQL, applyChangeSet, pruneChangeSets } from './loader.js';
 import { INGEST_LOCK_KEY, createRun, finishRun, runningRunId } from './runs-repository.js';
 
 export interface RevertResult extends IngestResult {
@@ -68,7 +68,10 @@ export async function revertRun(
       throw new RevertRefusedError('already_reverted', `Run ${runId} is already reverted (by run ${target.reverted_by})`, { reverted_by: target.reverted_by });
     }
     if (target.pruned) {
-      throw new RevertRefusedError('pruned', `Run ${runId}'s change set is past retention (CHANGES_RETENTION_DAYS=${opts.retentionDays}) and was pruned`);
+      throw new RevertRefusedError(
+        'pruned',
+        `Run ${runId}'s change set is not kept: past retention (CHANGES_RETENTION_DAYS=${opts.retentionDays}), or the run is older than the change log`,
+      );
     }
     const conflicts = await revertConflicts(client, runId);
     if (conflicts.total > 0) {
@@ -80,8 +83,7 @@ export async function revertRun(
     }
 
     const id = await createRun(client, target.source_url, { reverts: runId });
-    const plan = await planChanges(client, PLAN_REVERT_SQL, [runId]);
-    const applied = await applyChanges(client, id, plan, false);
+    const applied = await applyChangeSet(client, REVERT_CHANGES_SQL, id, { allowMassDelete: true, planParam: runId });
     await client.query('UPDATE ingestion_runs SET reverted_by = $2 WHERE id = $1', [runId, id]);
     await refreshPageAnchors(client);
     const counts = { pages: 0, fetched: 0, inserted: applied.inserted, updated: applied.updated, unchanged: 0, rejected: 0, retries: 0, deleted: applied.deleted };
