@@ -2,6 +2,7 @@
 // previewed (dry run), undone (revert) — and deletions behind a guard.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Customer } from '../../src/customer.js';
+import { INGEST_LOCK_KEY } from '../../src/pipeline/ingest/runs-repository.js';
 import { buildTestPipeline, startMockSource, type MockSource, type TestPipeline } from '../support/apps.js';
 
 const base = (i: number, over: Partial<Customer> = {}): Customer => ({
@@ -232,6 +233,18 @@ describe('change sets', () => {
       expect(await revert(failed)).toMatchObject({ status: 409, body: { reason: 'not_succeeded' } });
     } finally {
       await broken.close();
+    }
+    // One at a time with the ingests: the same advisory lock.
+    const holder = await pipeline.db.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock($1)', [INGEST_LOCK_KEY]);
+      const busy = await revert(1);
+      expect(busy.status).toBe(409);
+      expect(busy.body.detail).toMatch(/already running/);
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
     }
     expect((await revert(999)).status).toBe(404);
     expect((await pipeline.app.inject('/api/ingest/runs/999/changes')).statusCode).toBe(404);

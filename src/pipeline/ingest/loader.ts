@@ -198,7 +198,7 @@ planned AS MATERIALIZED (
  * counts what the real run does, by construction.
  */
 const changeSetSql = (plan: string) => `
-WITH ${plan},
+WITH ${plan.trimStart()},
 counts AS (
   SELECT count(*) FILTER (WHERE change = 'i')::int AS inserted,
          count(*) FILTER (WHERE change = 'u')::int AS updated,
