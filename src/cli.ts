@@ -11,6 +11,7 @@ import type { Mode } from './serve.js';
 
 // Each command loads what it needs when it runs: `--help` stays instant.
 const commands = {
+  changes: () => import('./cli/changes.js'),
   generate: () => import('./cli/generate.js'),
   ingest: () => import('./cli/ingest.js'),
   records: () => import('./cli/records.js'),
@@ -94,13 +95,16 @@ export function buildProgram(): Command {
     .addOption(urlOption())
     .addOption(new Option('--source <url>', 'source API to ingest from, in process (default: MOCK_SERVER_URL, else the local mock)'))
     .addOption(apiKeyOption())
+    .addOption(new Option('--dry-run', 'preview: the whole run and its change set (customer-pipeline changes <run>), nothing written to customers'))
+    .addOption(new Option('--delete-missing', 'delete the stored customers the source did not return (default: INGEST_DELETE_MISSING)'))
+    .addOption(new Option('--allow-mass-delete', 'lift the mass-delete guard (INGEST_DELETE_MAX_PERCENT) for this run'))
     .addOption(jsonOption())
     .addHelpText(
       'after',
       '\nWithout --url the ingest runs in this process on the database the settings name (DATABASE_URL, else the\n' +
         'embedded PostgreSQL). Exit codes: 0 the run succeeded, 1 it failed, 2 usage or settings, 3 another ingest runs.',
     )
-    .action(async (opts: { url?: string; source?: string; apiKey?: string; json?: boolean }) => {
+    .action(async (opts: { url?: string; source?: string; apiKey?: string; json?: boolean; dryRun?: boolean; deleteMissing?: boolean; allowMassDelete?: boolean }) => {
       jsonMode = opts.json === true;
       await (await commands.ingest()).ingestCommand(config(), opts);
     });
@@ -130,6 +134,52 @@ export function buildProgram(): Command {
     .action(async (run: number, opts: { url?: string; apiKey?: string; limit: number; page: number; json?: boolean }) => {
       jsonMode = opts.json === true;
       await (await commands.records()).rejectedCommand(config(), run, opts);
+    });
+
+  program
+    .command('changes')
+    .description("a run's change set: each customer it inserted, updated or deleted, and what changed")
+    .argument('<run>', 'run id', integer('<run>', 1, 2 ** 31 - 1))
+    .addOption(new Option('--change <kind>', 'only changes of this kind').choices(['insert', 'update', 'delete']))
+    .addOption(urlOption())
+    .addOption(apiKeyOption())
+    .option('-n, --limit <n>', 'how many', integer('--limit', 1, 1000), 50)
+    .option('-p, --page <n>', 'page of that many', integer('--page', 1, 1_000_000_000), 1)
+    .addOption(jsonOption())
+    .action(async (run: number, opts: { url?: string; apiKey?: string; limit: number; page: number; json?: boolean; change?: 'insert' | 'update' | 'delete' }) => {
+      jsonMode = opts.json === true;
+      await (await commands.changes()).changesCommand(config(), run, opts);
+    });
+
+  program
+    .command('history')
+    .description('every run that inserted, changed or deleted a customer, newest first')
+    .argument('<customer_id>', 'the customer_id')
+    .addOption(urlOption())
+    .addOption(apiKeyOption())
+    .option('-n, --limit <n>', 'how many', integer('--limit', 1, 1000), 20)
+    .option('-p, --page <n>', 'page of that many', integer('--page', 1, 1_000_000_000), 1)
+    .addOption(jsonOption())
+    .action(async (customerId: string, opts: { url?: string; apiKey?: string; limit: number; page: number; json?: boolean }) => {
+      jsonMode = opts.json === true;
+      await (await commands.changes()).historyCommand(config(), customerId, opts);
+    });
+
+  program
+    .command('revert')
+    .description('undo a run: every customer it changed back as it was, as a run of its own')
+    .argument('<run>', 'run id', integer('<run>', 1, 2 ** 31 - 1))
+    .addOption(urlOption())
+    .addOption(apiKeyOption())
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 reverted, 1 failed (or no such run), 2 usage or settings, 3 refused: a later run changed the same\n' +
+        'customers (revert it first), a failed or dry run, already reverted, past retention, or another ingest runs.',
+    )
+    .action(async (run: number, opts: { url?: string; apiKey?: string; json?: boolean }) => {
+      jsonMode = opts.json === true;
+      await (await commands.changes()).revertCommand(config(), run, opts);
     });
 
   program

@@ -249,6 +249,24 @@ export const SETTINGS = {
     default: 10_000,
     parse: int(0, 600_000),
   },
+  INGEST_DELETE_MISSING: {
+    group: 'ingest', key: 'deleteMissing',
+    description: 'After a complete run, delete the stored customers whose id the source did not return (a rejected record is not an absence); per request: ?delete_missing=true|false',
+    default: false,
+    parse: bool,
+  },
+  INGEST_DELETE_MAX_PERCENT: {
+    group: 'ingest', key: 'deleteMaxPercent',
+    description: 'Mass-delete guard: a run that would delete more than this percentage of the stored customers is refused (409) unless the request says ?allow_mass_delete=true',
+    default: 10,
+    parse: int(0, 100),
+  },
+  CHANGES_RETENTION_DAYS: {
+    group: 'ingest', key: 'changesRetentionDays',
+    description: "Days a run's change set is kept (readable, revertable); older ones are pruned at the next ingest, their runs stay listed",
+    default: 90,
+    parse: int(1, 36_500),
+  },
   SOURCE_RETRY_BUDGET_MS: {
     group: 'source', key: 'retryBudgetMs',
     description: 'Total time one ingest may wait between source retries, Retry-After included',

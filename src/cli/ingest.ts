@@ -4,7 +4,7 @@ import cliProgress from 'cli-progress';
 import { sourceUrl as configuredSourceUrl, type Config } from '../config.js';
 import { ingestOptions } from '../pipeline/app.js';
 import { migrate } from '../pipeline/db/migrate.js';
-import { IngestConflictError, IngestFailedError, runIngest } from '../pipeline/ingest/ingest.js';
+import { IngestConflictError, IngestFailedError, MassDeleteRefusedError, runIngest } from '../pipeline/ingest/ingest.js';
 import { progressView, type ProgressView } from '../pipeline/ingest/progress.js';
 import { getRun, type RunRecord } from '../pipeline/ingest/runs-repository.js';
 import { HttpError } from '../http/errors.js';
@@ -17,6 +17,18 @@ export interface IngestCommandOptions {
   source?: string;
   apiKey?: string;
   json?: boolean;
+  dryRun?: boolean;
+  deleteMissing?: boolean;
+  allowMassDelete?: boolean;
+}
+
+/** The run's change-set options, as the API's query parameters. */
+function changeQuery(opts: IngestCommandOptions): Record<string, string> {
+  return {
+    ...(opts.dryRun && { dry_run: 'true' }),
+    ...(opts.deleteMissing && { delete_missing: 'true' }),
+    ...(opts.allowMassDelete && { allow_mass_delete: 'true' }),
+  };
 }
 
 const seconds = (s: number | null) => (s === null ? '?' : duration(s * 1000));
@@ -63,7 +75,7 @@ function progressBar(enabled: boolean) {
 }
 
 function summary(run: RunRecord, where: string): void {
-  out(`run ${run.id} ${status(run.status)} in ${duration(run.duration_ms)} (${where})`);
+  out(`${run.dry_run ? 'dry run' : 'run'} ${run.id} ${status(run.status)} in ${duration(run.duration_ms)} (${where})`);
   out(
     keyValues([
       ['pages', run.pages],
@@ -71,11 +83,19 @@ function summary(run: RunRecord, where: string): void {
       ['inserted', run.inserted],
       ['updated', run.updated],
       ['unchanged', run.unchanged],
+      ['deleted', run.deleted],
       ['rejected', run.rejected],
       ['retries', run.retries],
     ]),
   );
   if (run.rejected > 0) out(`see the rejected records with: customer-pipeline rejected ${run.id}`);
+  if (run.status === 'succeeded' && run.inserted + run.updated + run.deleted > 0) {
+    out(
+      run.dry_run
+        ? `a dry run: nothing was written; see what it would change with: customer-pipeline changes ${run.id}`
+        : `see what it changed with: customer-pipeline changes ${run.id}; undo it with: customer-pipeline revert ${run.id}`,
+    );
+  }
 }
 
 function finish(run: RunRecord, json: boolean, where: string): void {
@@ -101,7 +121,7 @@ export async function ingestCommand(config: Config, opts: IngestCommandOptions):
     if (opts.url) {
       if (opts.source) throw new CliError('--source applies to an in-process ingest; with --url the pipeline ingests from its own source', EXIT.usage);
       const client = new PipelineClient(opts.url, opts.apiKey ?? config.security.apiKey ?? null);
-      const runId = await client.startIngest();
+      const runId = await client.startIngest(changeQuery(opts));
       if (!json && !isTerminal()) out(`run ${runId} started on ${client.base}`);
       const run = await client.follow(runId, (p) => bar.update(p), stop.signal).catch((err: unknown) => {
         if (stop.signal.aborted) {
@@ -142,7 +162,11 @@ async function ingestInProcess(
     let mergeRate: number | null = null;
     if (!json && !isTerminal()) out(`ingesting from ${sourceUrl} into ${db.url}`);
     try {
-      await runIngest(db.pool, ingestOptions(config, sourceUrl), {
+      const options = ingestOptions(config, sourceUrl);
+      if (opts.dryRun) options.dryRun = true;
+      if (opts.deleteMissing) options.deleteMissing = true;
+      if (opts.allowMassDelete) options.allowMassDelete = true;
+      await runIngest(db.pool, options, {
         signal,
         onStarted: (id, mergeMsPerRecord) => {
           runId = id;
@@ -156,7 +180,8 @@ async function ingestInProcess(
         const running = (err.extra.run_id as number | null) ?? null;
         throw new CliError(err.message, EXIT.conflict, { status: 'conflict', running_run_id: running, error: err.message });
       }
-      if (!(err instanceof IngestFailedError)) {
+      // A failed run, or one the mass-delete guard refused: its row says why, and is the summary.
+      if (!(err instanceof IngestFailedError || err instanceof MassDeleteRefusedError)) {
         const message = err instanceof HttpError ? err.message : `ingest failed: ${(err as Error).message}`;
         throw new CliError(message, EXIT.failed, { status: 'failed', error: message });
       }

@@ -2,6 +2,8 @@
 import { request } from 'undici';
 import type { ProgressView } from '../pipeline/ingest/progress.js';
 import type { RejectedRecord, RunRecord } from '../pipeline/ingest/runs-repository.js';
+import type { ChangeKind, CustomerChange, HistoryEntry } from '../pipeline/ingest/changes-repository.js';
+import type { RevertResult } from '../pipeline/ingest/revert.js';
 import { CliError, EXIT } from './output.js';
 import { HttpStatusError, sseEvents } from './sse.js';
 
@@ -47,7 +49,9 @@ export class PipelineClient {
     if (status === 401) return new CliError(`the pipeline wants its API key: ${detail} (pass --api-key or set INGEST_API_KEY)`, EXIT.usage);
     if (status === 409) {
       const runId = typeof body.run_id === 'number' ? body.run_id : null;
-      return new CliError(detail, EXIT.conflict, { status: 'conflict', running_run_id: runId, error: detail });
+      // A refused revert says why (reason, the conflicting runs and customers).
+      const refusal = typeof body.reason === 'string' ? { reason: body.reason, runs: body.runs, conflicts: body.conflicts } : {};
+      return new CliError(detail, EXIT.conflict, { status: 'conflict', running_run_id: runId, error: detail, ...refusal });
     }
     return new CliError(`the pipeline answered ${status}: ${detail}`, EXIT.failed);
   }
@@ -64,9 +68,10 @@ export class PipelineClient {
     return { status: res.statusCode, body: JSON.parse(text) as T, headers: res.headers };
   }
 
-  /** Starts an asynchronous ingest; its run id. */
-  async startIngest(): Promise<number> {
-    const { body } = await this.#json<{ run_id: number }>('POST', '/api/ingest?mode=async', [202]);
+  /** Starts an asynchronous ingest; its run id. `query`: dry_run, delete_missing, allow_mass_delete. */
+  async startIngest(query: Record<string, string> = {}): Promise<number> {
+    const extra = new URLSearchParams(query).toString();
+    const { body } = await this.#json<{ run_id: number }>('POST', `/api/ingest?mode=async${extra ? `&${extra}` : ''}`, [202]);
     return body.run_id;
   }
 
@@ -92,6 +97,20 @@ export class PipelineClient {
 
   async runs(page: number, limit: number): Promise<PageOf<RunRecord>> {
     return (await this.#json<PageOf<RunRecord>>('GET', `/api/ingest/runs?page=${page}&limit=${limit}`, [200])).body;
+  }
+
+  async changes(runId: number, change: ChangeKind | null, page: number, limit: number): Promise<PageOf<CustomerChange>> {
+    const filter = change ? `&change=${change}` : '';
+    return (await this.#json<PageOf<CustomerChange>>('GET', `/api/ingest/runs/${runId}/changes?page=${page}&limit=${limit}${filter}`, [200])).body;
+  }
+
+  async history(customerId: string, page: number, limit: number): Promise<PageOf<HistoryEntry>> {
+    const path = `/api/customers/${encodeURIComponent(customerId)}/history?page=${page}&limit=${limit}`;
+    return (await this.#json<PageOf<HistoryEntry>>('GET', path, [200])).body;
+  }
+
+  async revert(runId: number): Promise<RevertResult> {
+    return (await this.#json<RevertResult>('POST', `/api/ingest/runs/${runId}/revert`, [200])).body;
   }
 
   async rejected(runId: number, page: number, limit: number): Promise<PageOf<RejectedRecord>> {

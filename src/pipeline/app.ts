@@ -13,6 +13,7 @@ import { serverOptions } from '../http/server-options.js';
 import { PipelineMetrics } from './metrics.js';
 import { databaseTimeout, isDatabaseUnavailable } from './db/database.js';
 import type { IngestOptions } from './ingest/ingest.js';
+import { changesRoutes } from './routes/changes.js';
 import { customersRoutes } from './routes/customers.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
@@ -46,6 +47,9 @@ export function ingestOptions(config: { ingest: IngestSettings; source: SourceSe
     maxPageBytes: source.maxPageBytes,
     retry: { maxRetries: source.maxRetries, baseMs: source.retryBaseMs, maxMs: source.retryMaxMs, budgetMs: source.retryBudgetMs },
     limits: { maxPages: ingest.maxPages, maxRecords: ingest.maxRecords, maxDurationMs: ingest.maxDurationMs },
+    deleteMissing: ingest.deleteMissing,
+    deleteMaxPercent: ingest.deleteMaxPercent,
+    changesRetentionDays: ingest.changesRetentionDays,
   };
 }
 
@@ -145,6 +149,12 @@ export async function buildPipelineApp(deps: PipelineAppDeps): Promise<FastifyIn
     ingest: ingestOptions(deps.config, deps.sourceUrl),
     signal: deps.shutdownSignal,
     trackRun: (run) => metrics.trackRun(run),
+  });
+  await app.register(changesRoutes, {
+    pool: deps.pool,
+    retentionDays: config.ingest.changesRetentionDays,
+    workMem: config.ingest.workMem,
+    onRevert: (result) => metrics.recordRun('succeeded', result),
   });
   await app.register(dashboardRoutes);
   return app;

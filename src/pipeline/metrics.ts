@@ -9,7 +9,7 @@ import { getRun, type RunCounts } from './ingest/runs-repository.js';
 
 export type RunOutcome = 'succeeded' | 'failed' | 'conflict';
 
-const ROW_RESULTS = ['inserted', 'updated', 'unchanged', 'rejected'] as const;
+const ROW_RESULTS = ['inserted', 'updated', 'unchanged', 'rejected', 'deleted'] as const;
 
 export class PipelineMetrics {
   readonly registry: Registry;
@@ -31,7 +31,7 @@ export class PipelineMetrics {
     });
     this.rows = new Counter({
       name: 'ingest_rows_total',
-      help: 'Records of succeeded ingests by what the merge did: inserted, updated, unchanged; rejected = broke the schema, not loaded',
+      help: 'Records of succeeded ingests (and reverts) by what the merge did: inserted, updated, unchanged, deleted; rejected = broke the schema, not loaded. Dry runs are not counted',
       labelNames: ['result'] as const,
       registers,
     });
@@ -99,7 +99,8 @@ export class PipelineMetrics {
       }
       throw err;
     }
-    this.recordRun('succeeded', result);
+    // A dry run wrote no row: its run counts, its rows do not.
+    this.recordRun('succeeded', result.dry_run ? { retries: result.retries } : result);
     return result;
   }
 

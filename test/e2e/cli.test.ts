@@ -76,7 +76,7 @@ describe('customer-pipeline (the CLI)', () => {
     it('lists every command and exits 0', async () => {
       const r = await cli(['--help']);
       expect(r.code).toBe(0);
-      for (const command of ['start', 'mock', 'pipeline', 'ingest', 'runs', 'rejected', 'generate', 'migrate']) {
+      for (const command of ['start', 'mock', 'pipeline', 'ingest', 'runs', 'rejected', 'changes', 'history', 'revert', 'generate', 'migrate']) {
         expect(r.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
       }
     });
@@ -204,6 +204,55 @@ describe('customer-pipeline (the CLI)', () => {
       expect(unknown.code).toBe(1);
       expect(unknown.stderr.trim()).toBe('customer-pipeline: Run 999999 not found');
     });
+
+    it('ingest --dry-run previews, changes and history show what runs did, revert undoes one (exit 3 when refused)', async () => {
+      const changed = await startMockSource(records.map((r, i) => (i === 0 ? { ...r, first_name: 'Changed' } : r)));
+      const firstName = async () => (await db.pool.query(`SELECT first_name FROM customers WHERE customer_id = 'CLI-0001'`)).rows[0].first_name;
+      try {
+        const dry = await cli(['ingest', '--source', changed.url, '--dry-run', '--json'], { DATABASE_URL: db.url });
+        expect(dry.code).toBe(0);
+        const dryRun = JSON.parse(dry.stdout) as { id: number; dry_run: boolean; updated: number };
+        expect(dryRun).toMatchObject({ status: 'succeeded', dry_run: true, updated: 1, deleted: 0 });
+        expect(await firstName()).toBe('First1');
+        const preview = await cli(['changes', String(dryRun.id)], { DATABASE_URL: db.url });
+        expect(preview.code).toBe(0);
+        expect(preview.stdout).toMatch(/CLI-0001 .*│ update .*│ first_name: First1 → Changed/);
+        expect(preview.stdout).toMatch(/dry run .*nothing was written/);
+
+        const real = await cli(['ingest', '--source', changed.url], { DATABASE_URL: db.url });
+        expect(real.code).toBe(0);
+        expect(real.stdout).toMatch(/│ updated\s+│\s+1 │/);
+        const runId = Number(/^run (\d+) succeeded/m.exec(real.stdout)![1]);
+        expect(await firstName()).toBe('Changed');
+
+        const history = JSON.parse((await cli(['history', 'CLI-0001', '--json'], { DATABASE_URL: db.url })).stdout) as {
+          total: number;
+          data: { run_id: number; change: string; fields: string[] }[];
+        };
+        expect(history.data[0]).toMatchObject({ run_id: runId, change: 'update', fields: ['first_name'] });
+        expect(history.data.at(-1)).toMatchObject({ change: 'insert' });
+        const table = await cli(['history', 'CLI-0001'], { DATABASE_URL: db.url });
+        expect(table.stdout).toMatch(/│ update .*│ first_name: First1 → Changed/);
+
+        const undo = await cli(['revert', String(runId), '--json'], { DATABASE_URL: db.url });
+        expect(undo.stderr).toBe('');
+        expect(undo.code).toBe(0);
+        expect(JSON.parse(undo.stdout)).toMatchObject({ status: 'success', reverts: runId, updated: 1 });
+        expect(await firstName()).toBe('First1');
+
+        const again = await cli(['revert', String(runId)], { DATABASE_URL: db.url });
+        expect(again.code).toBe(3);
+        expect(again.stderr).toMatch(/^customer-pipeline: Run \d+ is already reverted \(by run \d+\)\n$/);
+        const ofDry = await cli(['revert', String(dryRun.id), '--json'], { DATABASE_URL: db.url });
+        expect(ofDry.code).toBe(3);
+        expect(JSON.parse(ofDry.stdout)).toMatchObject({ status: 'conflict', reason: 'dry_run' });
+        const never = await cli(['history', 'NOPE'], { DATABASE_URL: db.url });
+        expect(never.code).toBe(1);
+        expect(never.stderr).toMatch(/Customer NOPE not found/);
+      } finally {
+        await changed.close();
+      }
+    });
   });
 
   describe('--url: against a running pipeline', () => {
@@ -250,6 +299,23 @@ describe('customer-pipeline (the CLI)', () => {
           await new Promise((r) => setTimeout(r, 50));
         }
       }
+    });
+
+    it('changes, history and revert work through the pipeline API too', async () => {
+      const runs = JSON.parse((await cli(['runs', '--url', url, '--json'])).stdout) as { data: { id: number; inserted: number; status: string }[] };
+      const inserting = runs.data.find((r) => r.inserted > 0 && r.status === 'succeeded')!;
+      const changes = JSON.parse((await cli(['changes', String(inserting.id), '--url', url, '--json', '--change', 'insert', '-n', '5'])).stdout) as {
+        total: number;
+        data: { customer_id: string; change: string }[];
+      };
+      expect(changes.total).toBe(40);
+      expect(changes.data.map((c) => c.customer_id)).toEqual(['CLI-0001', 'CLI-0002', 'CLI-0003', 'CLI-0004', 'CLI-0005']);
+      expect((await cli(['history', 'CLI-0001', '--url', url])).stdout).toMatch(/│ insert /);
+      const dry = await cli(['ingest', '--url', url, '--dry-run', '--json']);
+      expect(JSON.parse(dry.stdout)).toMatchObject({ status: 'succeeded', dry_run: true });
+      const refused = await cli(['revert', String(JSON.parse(dry.stdout).id), '--url', url, '--json']);
+      expect(refused.code).toBe(3);
+      expect(JSON.parse(refused.stdout)).toMatchObject({ status: 'conflict', reason: 'dry_run' });
     });
 
     it('runs and rejected read the pipeline API', async () => {

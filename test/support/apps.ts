@@ -60,6 +60,9 @@ export const TEST_CONFIG: TestConfig = {
     maxPages: 1_000_000,
     maxRecords: 50_000_000,
     maxDurationMs: 6 * 3600_000,
+    deleteMissing: false,
+    deleteMaxPercent: 10,
+    changesRetentionDays: 90,
   },
   source: {
     url: null, // unread: a test pipeline is given its source's URL

@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { HttpError } from '../../http/errors.js';
 import { SourceClient, SourceError, type RetryPolicy } from './source-client.js';
-import { StagingWriter, mergeStaging } from './loader.js';
+import { MassDeleteError, StagingWriter, mergeStaging, type ChangeOptions } from './loader.js';
 import { preparePage, type PreparedPage } from './prepare-page.js';
 import { refreshPageAnchors } from '../db/customers-repository.js';
 import { FailedRuns } from './failed-runs.js';
@@ -33,6 +33,16 @@ export interface IngestOptions {
   /** Largest page body read (SOURCE_MAX_PAGE_BYTES). */
   maxPageBytes: number;
   retry: RetryPolicy;
+  /** Preview: the whole run and its change set, no customer written. */
+  dryRun?: boolean;
+  /** Delete the stored customers a complete run did not see (INGEST_DELETE_MISSING). */
+  deleteMissing?: boolean;
+  /** The mass-delete guard, in percent of the stored rows (INGEST_DELETE_MAX_PERCENT). */
+  deleteMaxPercent?: number;
+  /** Lift the mass-delete guard for this run. */
+  allowMassDelete?: boolean;
+  /** Change sets older than this are pruned at the merge (CHANGES_RETENTION_DAYS). */
+  changesRetentionDays?: number;
   limits: RunLimits;
 }
 
@@ -56,6 +66,8 @@ export interface IngestResult extends RunCounts {
   records_processed: number;
   duplicates: number;
   duration_ms: number;
+  deleted: number;
+  dry_run: boolean;
 }
 
 export interface IngestProgress {
@@ -74,6 +86,18 @@ export interface IngestProgress {
 export class IngestConflictError extends HttpError {
   constructor(runId: number | null) {
     super(409, `An ingest is already running${runId === null ? '' : ` (run ${runId})`}`, { run_id: runId });
+  }
+}
+
+/** 409: the mass-delete guard refused the run; nothing of it was written. */
+export class MassDeleteRefusedError extends HttpError {
+  constructor(err: MassDeleteError, runId: number) {
+    super(409, `Ingest refused: ${err.message}`, {
+      run_id: runId,
+      would_delete: err.wouldDelete,
+      stored: err.stored,
+      max_percent: err.maxPercent,
+    });
   }
 }
 
@@ -160,7 +184,7 @@ export async function runIngest(
     // We hold the lock: any run still marked running belongs to a dead process.
     const abandoned = await failAbandonedRuns(pool);
     if (abandoned) log?.warn({ abandoned }, 'marked runs abandoned by a dead process as failed');
-    runId = await createRun(pool, opts.sourceUrl);
+    runId = await createRun(pool, opts.sourceUrl, { dryRun: opts.dryRun });
     // Committed above; this lock tells a conflicting ingest which run it met.
     await lockRun(client, runId);
   } catch (err) {
@@ -223,14 +247,22 @@ export async function runIngest(
     ctx.onProgress?.(merging);
     await saver.flush(merging);
     await writer.finish();
-    const merged = await mergeStaging(client, runId);
+    const changeOptions: ChangeOptions = {
+      dryRun: opts.dryRun,
+      deleteMissing: opts.deleteMissing,
+      deleteMaxPercent: opts.deleteMaxPercent,
+      allowMassDelete: opts.allowMassDelete,
+      sourceRecords: counts.fetched,
+      retentionDays: opts.changesRetentionDays,
+    };
+    const merged = await mergeStaging(client, runId, changeOptions);
     counts.inserted = merged.inserted;
     counts.updated = merged.updated;
     counts.unchanged = merged.unchanged;
     await refreshPageAnchors(client);
     await saver.stop();
     // The run's final state commits with its data, atomically.
-    const durationMs = await finishRun(client, runId, 'succeeded', counts, null, fetchMs);
+    const durationMs = await finishRun(client, runId, 'succeeded', { ...counts, deleted: merged.deleted }, null, fetchMs);
     await client.query('COMMIT');
     release();
     const result: IngestResult = {
@@ -241,10 +273,20 @@ export async function runIngest(
       duplicates: counts.fetched - counts.rejected - merged.distinctIds,
       // The record's own figure (the database's clock), so that the answer and the record agree.
       duration_ms: durationMs ?? Math.round(performance.now() - started),
+      deleted: merged.deleted,
+      dry_run: opts.dryRun === true,
     };
     runLog?.info(result, 'ingest succeeded');
     return result;
   } catch (err) {
+    if (err instanceof MassDeleteError) {
+      // Refused, not broken: nothing was written; the run is recorded failed, with the reason.
+      await client.query('ROLLBACK').catch(() => {});
+      release();
+      runLog?.warn({ would_delete: err.wouldDelete, stored: err.stored }, 'ingest refused by the mass-delete guard');
+      await (ctx.failures ?? new FailedRuns(pool, runLog)).record(runId, { ...counts, inserted: 0, updated: 0, unchanged: 0 }, err.message);
+      throw new MassDeleteRefusedError(err, runId);
+    }
     abort.abort(err);
     await writer?.abort();
     await saver.stop();

@@ -62,7 +62,7 @@ const STORED = `c.first_name, c.last_name, c.email, c.phone, c.address,
  * ROWS_TABLE only when it would not (or is rejected). Then the chunk table is
  * emptied for the next COPY. What a chunk saw still holds at the merge:
  * `customers` is written only by ingests, one at a time (the advisory lock),
- * and MERGE_SQL's update checks again that each row it writes changes.
+ * and INGEST_CHANGES_SQL compares each kept record with its stored row again.
  */
 export const CLASSIFY_SQL = `
 WITH s AS MATERIALIZED (
@@ -83,51 +83,182 @@ SELECT page, pos, customer_id, ${DATA_COLUMNS}, payload, reasons FROM s WHERE NO
 
 export const CLASSIFY_CHUNK_SQL = `${CLASSIFY_SQL};\nTRUNCATE ${CHUNK_TABLE}`;
 
-/**
- * The merge, in one statement: the last record of each id wins; when it
- * leaves its row as it is, nothing is written (no new row version); new ids
- * are inserted; for known ids a null in the source keeps the stored value.
- * Counts are exact. The update checks again that the row changes, so a row is
- * never written for nothing.
+/** The fields of a change's images, in the order of customer_image: bit i of `fields` is CHANGE_FIELDS[i]. */
+export const CHANGE_FIELDS = [
+  'first_name',
+  'last_name',
+  'email',
+  'phone',
+  'address',
+  'date_of_birth',
+  'account_balance',
+  'created_at',
+] as const;
+export type ChangeField = (typeof CHANGE_FIELDS)[number];
+
+const list = (col: (f: ChangeField) => string) => CHANGE_FIELDS.map(col).join(', ');
+const image = (col: (f: ChangeField) => string) => `ROW(${list(col)})::customer_image`;
+/** The bit mask of the fields whose values differ (a missing image is all nulls). */
+const diffMask = (a: (f: ChangeField) => string, b: (f: ChangeField) => string) =>
+  `(${CHANGE_FIELDS.map((f, i) => `CASE WHEN ${a(f)} IS DISTINCT FROM ${b(f)} THEN ${1 << i} ELSE 0 END`).join(' + ')})::smallint`;
+
+/*
+ * A change set is planned by CTEs that end in `planned` — one row per
+ * customer the run changes: customer_id, change ('i' | 'u' | 'd'), fields
+ * (the mask), before (the stored row, for 'u' and 'd') and a_<field> (the
+ * values it leaves, for 'i' and 'u') — and `ids` (distinct ids the run read).
+ * They read `customers` only; changeSetSql() then applies and logs the plan
+ * in the same statement (so the plan sees the rows as they were before it).
  */
-export const MERGE_SQL = `
-WITH last AS MATERIALIZED (
+
+/**
+ * An ingest's change set, from the staged records against `customers`: the
+ * last record of each id wins; a new id is an insert; for a known id a null
+ * in the source keeps the stored value, and a record that leaves its row as
+ * it is is no change. With $6 (delete_missing), every stored id the run did
+ * not see is a delete — not the id of a record that was rejected, which the
+ * source did return.
+ */
+const PLAN_INGEST = `
+last AS MATERIALIZED (
   SELECT DISTINCT ON (customer_id) customer_id, page, pos, same
   FROM ${KEYS_TABLE}
   ORDER BY customer_id, page DESC, pos DESC
 ),
-src AS MATERIALIZED (
-  SELECT r.customer_id, r.first_name, r.last_name, r.email, r.phone, r.address,
-         r.date_of_birth, r.account_balance, r.created_at
-  FROM last JOIN ${ROWS_TABLE} AS r ON r.page = last.page AND r.pos = last.pos
+ids AS (SELECT count(*)::int AS n FROM last),
+m AS (
+  SELECT s.customer_id, c.customer_id IS NOT NULL AS stored,
+         ${list((f) => `c.${f} AS c_${f}`)},
+         s.first_name AS a_first_name, s.last_name AS a_last_name, s.email AS a_email,
+         COALESCE(s.phone, c.phone) AS a_phone, COALESCE(s.address, c.address) AS a_address,
+         COALESCE(s.date_of_birth, c.date_of_birth) AS a_date_of_birth,
+         COALESCE(s.account_balance, c.account_balance) AS a_account_balance,
+         COALESCE(s.created_at, c.created_at) AS a_created_at
+  FROM last
+  JOIN ${ROWS_TABLE} AS s ON s.page = last.page AND s.pos = last.pos
+  LEFT JOIN customers AS c ON c.customer_id = s.customer_id
   WHERE NOT last.same
 ),
-updated AS (
+planned AS MATERIALIZED (
+  SELECT customer_id, CASE WHEN stored THEN 'u' ELSE 'i' END::"char" AS change,
+         ${diffMask((f) => `c_${f}`, (f) => `a_${f}`)} AS fields,
+         CASE WHEN stored THEN ${image((f) => `c_${f}`)} END AS before,
+         ${list((f) => `a_${f}`)}
+  FROM m
+  WHERE NOT stored OR (${list((f) => `c_${f}`)}) IS DISTINCT FROM (${list((f) => `a_${f}`)})
+  UNION ALL
+  SELECT c.customer_id, 'd'::"char", ${diffMask((f) => `c.${f}`, () => 'NULL')}, ${image((f) => `c.${f}`)},
+         ${list(() => 'NULL')}
+  FROM customers AS c
+  WHERE $6::boolean
+    AND NOT EXISTS (SELECT 1 FROM last WHERE last.customer_id = c.customer_id)
+    AND NOT EXISTS (SELECT 1 FROM ${ROWS_TABLE} AS r WHERE r.reasons IS NOT NULL AND r.customer_id = c.customer_id)
+)`;
+
+/**
+ * The change set that undoes run $6: each customer it changed is set back
+ * to its before-image (a row it inserted is deleted, a row it deleted comes
+ * back), against the rows as they are now; a customer already as it was is
+ * no change. Only valid when each is still as the run left it
+ * (REVERT_CONFLICTS_SQL in changes-repository.ts).
+ */
+const PLAN_REVERT = `
+ids AS (SELECT 0 AS n),
+r AS (
+  SELECT x.customer_id, x.before AS target, c.customer_id IS NOT NULL AS stored,
+         ${list((f) => `c.${f} AS c_${f}`)}
+  FROM customer_changes AS x
+  LEFT JOIN customers AS c ON c.customer_id = x.customer_id
+  WHERE x.run_id = $6::bigint
+),
+planned AS MATERIALIZED (
+  SELECT customer_id,
+         CASE WHEN NOT stored THEN 'i' WHEN target IS NULL THEN 'd' ELSE 'u' END::"char" AS change,
+         ${diffMask((f) => `c_${f}`, (f) => `(target).${f}`)} AS fields,
+         CASE WHEN stored THEN ${image((f) => `c_${f}`)} END AS before,
+         ${list((f) => `(target).${f} AS a_${f}`)}
+  FROM r
+  WHERE (CASE WHEN stored THEN ${image((f) => `c_${f}`)} END) IS DISTINCT FROM target
+)`;
+
+/**
+ * Plans a change set (`plan`: PLAN_INGEST or PLAN_REVERT), checks the
+ * mass-delete guard, applies it to `customers` and logs it as run $1's — in
+ * one statement. Parameters: $1 run id (null: no log, the bench floor),
+ * $2 dry run, $3 allow_mass_delete, $4 INGEST_DELETE_MAX_PERCENT, $5 the
+ * source returned no record, $6 the plan's own.
+ *
+ * The guard: a plan that deletes more than $4 % of the stored rows, or any
+ * from an empty source, is applied only with $3; refused, nothing is written
+ * (`ok` false). A dry run ($2) writes no customer at all (not one row
+ * version) and logs the after-images, which are nowhere else; otherwise the
+ * log keeps only the before-images (an after-image is the next change's
+ * before-image, or the current row). The counts are the plan's: a dry run
+ * counts what the real run does, by construction.
+ */
+const changeSetSql = (plan: string) => `
+WITH ${plan.trimStart()},
+counts AS (
+  SELECT count(*) FILTER (WHERE change = 'i')::int AS inserted,
+         count(*) FILTER (WHERE change = 'u')::int AS updated,
+         count(*) FILTER (WHERE change = 'd')::int AS deleted,
+         (SELECT n FROM customers_count)::int AS stored
+  FROM planned
+),
+go AS (
+  SELECT $3::boolean OR deleted = 0 OR (NOT $5::boolean AND deleted * 100 <= $4::int * stored) AS ok FROM counts
+),
+upd AS (
   UPDATE customers AS c SET
-    first_name      = s.first_name,
-    last_name       = s.last_name,
-    email           = s.email,
-    phone           = COALESCE(s.phone, c.phone),
-    address         = COALESCE(s.address, c.address),
-    date_of_birth   = COALESCE(s.date_of_birth, c.date_of_birth),
-    account_balance = COALESCE(s.account_balance, c.account_balance),
-    created_at      = COALESCE(s.created_at, c.created_at)
-  FROM src AS s
-  WHERE c.customer_id = s.customer_id
-    AND (${MERGED}) IS DISTINCT FROM (${STORED})
+    ${CHANGE_FIELDS.map((f) => `${f} = p.a_${f}`).join(',\n    ')}
+  FROM planned AS p
+  WHERE (SELECT ok FROM go) AND NOT $2::boolean AND p.change = 'u' AND c.customer_id = p.customer_id
   RETURNING 1
 ),
-inserted AS (
+ins AS (
   INSERT INTO customers (customer_id, ${DATA_COLUMNS})
-  SELECT s.customer_id, s.first_name, s.last_name, s.email, s.phone, s.address,
-         s.date_of_birth, s.account_balance, s.created_at
-  FROM src AS s
-  WHERE NOT EXISTS (SELECT 1 FROM customers AS c WHERE c.customer_id = s.customer_id)
+  SELECT p.customer_id, ${list((f) => `p.a_${f}`)}
+  FROM planned AS p
+  WHERE (SELECT ok FROM go) AND NOT $2::boolean AND p.change = 'i'
   RETURNING 1
+),
+del AS (
+  DELETE FROM customers AS c USING planned AS p
+  WHERE (SELECT ok FROM go) AND NOT $2::boolean AND p.change = 'd' AND c.customer_id = p.customer_id
+  RETURNING 1
+),
+logged AS (
+  INSERT INTO customer_changes (run_id, fields, change, dry_run, customer_id, before, after)
+  SELECT $1::bigint, p.fields, p.change, $2::boolean, p.customer_id, p.before,
+         CASE WHEN $2::boolean AND p.change <> 'd' THEN ${image((f) => `p.a_${f}`)} END
+  FROM planned AS p
+  WHERE (SELECT ok FROM go) AND $1::bigint IS NOT NULL
 )
-SELECT (SELECT count(*) FROM last)::int     AS distinct_ids,
-       (SELECT count(*) FROM inserted)::int AS inserted,
-       (SELECT count(*) FROM updated)::int  AS updated`;
+SELECT (SELECT n FROM ids) AS distinct_ids, k.inserted, k.updated, k.deleted, k.stored, (SELECT ok FROM go) AS ok,
+       (SELECT count(*) FROM ins)::int AS applied_inserted,
+       (SELECT count(*) FROM upd)::int AS applied_updated,
+       (SELECT count(*) FROM del)::int AS applied_deleted
+FROM counts AS k`;
+
+/** An ingest's change set, planned, guarded, applied and logged (changeSetSql over PLAN_INGEST). */
+export const INGEST_CHANGES_SQL = changeSetSql(PLAN_INGEST);
+/** A revert's change set (changeSetSql over PLAN_REVERT; never guarded, never dry). */
+export const REVERT_CHANGES_SQL = changeSetSql(PLAN_REVERT);
+
+/**
+ * Retention: the change sets of runs older than $1 days are deleted; their
+ * runs stay, marked (changes_pruned_at), and can no longer be reverted.
+ */
+export const PRUNE_CHANGES_SQL = `
+WITH old AS (
+  UPDATE ingestion_runs SET changes_pruned_at = now()
+  WHERE changes_pruned_at IS NULL AND started_at < now() - make_interval(days => $1::int) AND status <> 'running'
+  RETURNING id
+),
+gone AS (
+  DELETE FROM customer_changes WHERE run_id IN (SELECT id FROM old) RETURNING 1
+)
+SELECT (SELECT count(*) FROM old)::int AS runs, (SELECT count(*) FROM gone)::int AS changes`;
 
 export const SAVE_REJECTED_SQL = `
 INSERT INTO rejected_records (run_id, page, position, customer_id, payload, reasons)
@@ -350,16 +481,109 @@ export class StagingWriter {
   }
 }
 
-/** Runs the merge over a finished staging; counts are exact. */
-export async function mergeStaging(client: PoolClient, runId: number | null): Promise<MergeCounts & { rejected: number }> {
-  const { rows } = await client.query<{ distinct_ids: number; inserted: number; updated: number }>(MERGE_SQL);
+export interface ChangeOptions {
+  /** Compute and log the change set, write nothing to `customers` (?dry_run=true). */
+  dryRun?: boolean;
+  /** Delete the stored customers the run did not see (INGEST_DELETE_MISSING, ?delete_missing). */
+  deleteMissing?: boolean;
+  /** The mass-delete guard: most of the stored rows a run may delete, in percent (INGEST_DELETE_MAX_PERCENT). */
+  deleteMaxPercent?: number;
+  /** Lifts the guard (?allow_mass_delete=true). */
+  allowMassDelete?: boolean;
+  /** Records the source returned, valid or not: a source that returned none never deletes without allowMassDelete. */
+  sourceRecords?: number;
+  /** Prune the change sets older than this many days first (CHANGES_RETENTION_DAYS). */
+  retentionDays?: number;
+}
+
+/** The mass-delete guard refused a run: nothing of it was written. */
+export class MassDeleteError extends Error {
+  override name = 'MassDeleteError';
+  constructor(
+    readonly wouldDelete: number,
+    readonly stored: number,
+    readonly maxPercent: number,
+    readonly emptySource: boolean,
+  ) {
+    super(
+      emptySource
+        ? `the source returned no record: the run would delete all ${wouldDelete} stored customers; allow_mass_delete=true lets it`
+        : `the run would delete ${wouldDelete} of ${stored} stored customers (${((wouldDelete * 100) / stored).toFixed(1)}%), ` +
+            `more than INGEST_DELETE_MAX_PERCENT=${maxPercent}%; allow_mass_delete=true lets it`,
+    );
+  }
+}
+
+export interface ChangeCounts {
+  inserted: number;
+  updated: number;
+  deleted: number;
+}
+
+/** Deletes the change sets past retention (their runs stay, marked); the number of runs pruned. */
+export async function pruneChangeSets(client: Pick<PoolClient, 'query'>, retentionDays: number): Promise<number> {
+  const { rows } = await client.query<{ runs: number }>(PRUNE_CHANGES_SQL, [retentionDays]);
+  return rows[0]!.runs;
+}
+
+interface ChangeSetRow extends ChangeCounts {
+  distinct_ids: number;
+  stored: number;
+  ok: boolean;
+  applied_inserted: number;
+  applied_updated: number;
+  applied_deleted: number;
+}
+
+/**
+ * Runs INGEST_CHANGES_SQL or REVERT_CHANGES_SQL: the change set planned,
+ * guarded, applied (unless a dry run) and logged as run `runId`'s. Throws
+ * MassDeleteError when the guard refused it (then nothing was written).
+ */
+export async function applyChangeSet(
+  client: PoolClient,
+  sql: string,
+  runId: number | null,
+  opts: { dryRun?: boolean; allowMassDelete?: boolean; deleteMaxPercent?: number; sourceEmpty?: boolean; planParam: unknown },
+): Promise<ChangeCounts & { distinctIds: number }> {
+  const maxPercent = opts.deleteMaxPercent ?? 10;
+  const dryRun = opts.dryRun === true;
+  const { rows } = await client.query<ChangeSetRow>(sql, [runId, dryRun, opts.allowMassDelete === true, maxPercent, opts.sourceEmpty === true, opts.planParam]);
   const r = rows[0]!;
+  if (!r.ok) throw new MassDeleteError(r.deleted, r.stored, maxPercent, opts.sourceEmpty === true);
+  if (!dryRun && (r.applied_inserted !== r.inserted || r.applied_updated !== r.updated || r.applied_deleted !== r.deleted)) {
+    // Cannot happen while only ingests and reverts write `customers`, under the lock.
+    throw new Error(`the change set applied differs from its plan: ${JSON.stringify(r)}`);
+  }
+  return { distinctIds: r.distinct_ids, inserted: r.inserted, updated: r.updated, deleted: r.deleted };
+}
+
+/**
+ * Runs the merge over a finished staging: the run's change set planned,
+ * checked by the mass-delete guard (MassDeleteError: nothing is written),
+ * applied and logged (INGEST_CHANGES_SQL; a dry run writes no customer),
+ * then the rejected records saved. Counts are exact.
+ */
+export async function mergeStaging(
+  client: PoolClient,
+  runId: number | null,
+  opts: ChangeOptions = {},
+): Promise<MergeCounts & { rejected: number; deleted: number }> {
+  if (opts.retentionDays !== undefined) await pruneChangeSets(client, opts.retentionDays);
+  const r = await applyChangeSet(client, INGEST_CHANGES_SQL, runId, {
+    dryRun: opts.dryRun,
+    allowMassDelete: opts.allowMassDelete,
+    deleteMaxPercent: opts.deleteMaxPercent,
+    sourceEmpty: opts.sourceRecords === 0,
+    planParam: opts.deleteMissing === true,
+  });
   const rejected = runId === null ? 0 : (await client.query(SAVE_REJECTED_SQL, [runId])).rowCount ?? 0;
   return {
-    distinctIds: r.distinct_ids,
+    distinctIds: r.distinctIds,
     inserted: r.inserted,
     updated: r.updated,
-    unchanged: r.distinct_ids - r.inserted - r.updated,
+    deleted: r.deleted,
+    unchanged: r.distinctIds - r.inserted - r.updated,
     rejected,
   };
 }

@@ -10,6 +10,8 @@ export interface RunCounts {
   unchanged: number;
   rejected: number;
   retries: number;
+  /** Stored customers the run deleted (delete_missing; a revert of an insert). */
+  deleted?: number;
 }
 
 export type RunPhase = 'fetching' | 'merging';
@@ -31,6 +33,15 @@ export interface RunRecord extends RunCounts {
   merge_ms: number | null;
   /** Milliseconds since the start, by the database's clock, while the run is running. */
   elapsed_ms: number | null;
+  deleted: number;
+  /** A preview: its change set is readable, `customers` was not written. */
+  dry_run: boolean;
+  /** The run this one reverted (a revert is a run of its own). */
+  reverts: number | null;
+  /** The run that reverted this one. */
+  reverted_by: number | null;
+  /** When its change set was pruned (CHANGES_RETENTION_DAYS); it can no longer be reverted. */
+  changes_pruned_at: string | null;
 }
 
 /** What a running run has done so far, as kept in its row. */
@@ -50,7 +61,9 @@ const RUN_COLUMNS = `id::int AS id, status, source_url,
   (extract(epoch FROM finished_at - started_at) * 1000)::int AS duration_ms,
   pages, fetched, inserted, updated, unchanged, rejected, retries, error,
   phase, pages_expected, fetch_ms, merge_ms,
-  CASE WHEN status = 'running' THEN (extract(epoch FROM clock_timestamp() - started_at) * 1000)::int END AS elapsed_ms`;
+  CASE WHEN status = 'running' THEN (extract(epoch FROM clock_timestamp() - started_at) * 1000)::int END AS elapsed_ms,
+  deleted, dry_run, reverts::int AS reverts, reverted_by::int AS reverted_by,
+  to_char(changes_pruned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS changes_pruned_at`;
 
 /** Advisory-lock key of "an ingest is running" (any process, any replica). */
 export const INGEST_LOCK_KEY = 7_240_002;
@@ -104,10 +117,10 @@ export async function lockHolderRunId(db: Pool, waitMs = 2000): Promise<number |
   }
 }
 
-export async function createRun(db: Queryable, sourceUrl: string): Promise<number> {
+export async function createRun(db: Queryable, sourceUrl: string, opts: { dryRun?: boolean; reverts?: number } = {}): Promise<number> {
   const { rows } = await db.query<{ id: number }>(
-    'INSERT INTO ingestion_runs (source_url) VALUES ($1) RETURNING id::int AS id',
-    [sourceUrl],
+    'INSERT INTO ingestion_runs (source_url, dry_run, reverts) VALUES ($1, $2, $3) RETURNING id::int AS id',
+    [sourceUrl, opts.dryRun === true, opts.reverts ?? null],
   );
   return rows[0]!.id;
 }
@@ -128,13 +141,13 @@ export async function finishRun(
   // A failure recorded late (failed-runs.ts) never overwrites a success.
   const { rows } = await db.query<{ duration_ms: number }>(
     `UPDATE ingestion_runs SET status = $2, finished_at = clock_timestamp(), pages = $3, fetched = $4,
-       inserted = $5, updated = $6, unchanged = $7, rejected = $8, retries = $9, error = $10, phase = NULL,
+       inserted = $5, updated = $6, unchanged = $7, rejected = $8, retries = $9, error = $10, phase = NULL, deleted = $12,
        fetch_ms = COALESCE($11, fetch_ms),
        merge_ms = CASE WHEN $2 <> 'succeeded' OR COALESCE($11, fetch_ms) IS NULL THEN NULL
                        ELSE (extract(epoch FROM clock_timestamp() - started_at) * 1000)::int - COALESCE($11, fetch_ms) END
      WHERE id = $1 AND ($2 = 'succeeded' OR status <> 'succeeded')
      RETURNING (extract(epoch FROM finished_at - started_at) * 1000)::int AS duration_ms`,
-    [id, status, counts.pages, counts.fetched, counts.inserted, counts.updated, counts.unchanged, counts.rejected, counts.retries, error, fetchMs],
+    [id, status, counts.pages, counts.fetched, counts.inserted, counts.updated, counts.unchanged, counts.rejected, counts.retries, error, fetchMs, counts.deleted ?? 0],
   );
   return rows[0]?.duration_ms ?? null;
 }

@@ -28,6 +28,8 @@ const IngestResultSchema = Type.Object({
   ...Counts,
   duplicates: Type.Integer({ description: 'valid records whose customer_id came again later in the same run' }),
   duration_ms: Type.Integer(),
+  deleted: Type.Integer({ description: 'stored customers the source did not return, deleted (delete_missing)' }),
+  dry_run: Type.Boolean({ description: 'a preview: the counts and change set of the run, nothing written to customers' }),
 });
 
 const ProgressSchema = Type.Object(
@@ -72,6 +74,13 @@ const RunSchema = Type.Object(
     }),
     merge_ms: Type.Union([Type.Integer(), Type.Null()], {
       description: "of a succeeded run: the time from there to the commit (the last chunk's comparison, the merge, the run's record)",
+    }),
+    deleted: Type.Integer({ description: 'stored customers deleted (delete_missing; a revert of inserts)' }),
+    dry_run: Type.Boolean({ description: 'a preview: its change set is readable, customers was not written' }),
+    reverts: Type.Union([Type.Integer(), Type.Null()], { description: 'the run this one reverted (a revert is a run of its own)' }),
+    reverted_by: Type.Union([Type.Integer(), Type.Null()], { description: 'the run that reverted this one' }),
+    changes_pruned_at: Type.Union([Type.String(), Type.Null()], {
+      description: 'when its change set was pruned (CHANGES_RETENTION_DAYS): the run can no longer be reverted',
     }),
     progress: Type.Optional(Type.Ref('IngestProgress')),
   },
@@ -125,11 +134,11 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
   app.addSchema(RunSchema);
 
   /** Starts an ingest whose progress this process publishes; `started` resolves with its run id once the lock is held. */
-  const launch = (logger: FastifyBaseLogger) => {
+  const launch = (logger: FastifyBaseLogger, options: Partial<IngestOptions> = {}) => {
     let runId: number | null = null;
     let onStarted!: (id: number) => void;
     const started = new Promise<number>((resolve) => (onStarted = resolve));
-    const run = (opts.trackRun ?? ((r) => r))(runIngest(pool, ingest, {
+    const run = (opts.trackRun ?? ((r) => r))(runIngest(pool, { ...ingest, ...options }, {
       logger: logger as Logger,
       signal,
       onStarted: (id, mergeMsPerRecord) => {
@@ -186,18 +195,38 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
             default: 'sync',
             description: '`sync` (default): answer when the run has ended. `async`: answer 202 once it has started',
           }),
+          dry_run: Type.Optional(
+            Type.Boolean({
+              description:
+                'Preview: the whole run (fetch, validate, classify, merge) without writing one customer; its run record and change set stay readable, marked `dry_run`',
+            }),
+          ),
+          delete_missing: Type.Optional(
+            Type.Boolean({ description: 'Delete the stored customers the source did not return (default: INGEST_DELETE_MISSING)' }),
+          ),
+          allow_mass_delete: Type.Optional(
+            Type.Boolean({ description: 'Lift the mass-delete guard (INGEST_DELETE_MAX_PERCENT; a source that returns no record) for this run' }),
+          ),
         }),
         response: {
           200: IngestResultSchema,
           202: AcceptedSchema,
-          409: Type.Ref('Problem', { description: 'another ingest is running; run_id names it' }),
+          409: Type.Ref('Problem', {
+            description:
+              'another ingest is running (run_id names it); or the mass-delete guard refused the run (`would_delete`, `stored`, `max_percent`; nothing was written)',
+          }),
           502: Type.Ref('Problem', { description: 'the source failed after its retries; nothing was loaded' }),
           503: Type.Ref('Problem', { description: 'the database failed; nothing was loaded' }),
         },
       },
     },
     async (request, reply): Promise<IngestResult | { status: 'running'; run_id: number; href: string; events: string }> => {
-      const { run, started } = launch(request.log);
+      const { dry_run, delete_missing, allow_mass_delete } = request.query;
+      const { run, started } = launch(request.log, {
+        ...(dry_run !== undefined && { dryRun: dry_run }),
+        ...(delete_missing !== undefined && { deleteMissing: delete_missing }),
+        ...(allow_mass_delete !== undefined && { allowMassDelete: allow_mass_delete }),
+      });
       if (request.query.mode !== 'async') return run;
       // Its failure is recorded in its row (and logged); nobody awaits it here.
       run.catch(() => {});
