@@ -3,8 +3,11 @@
 // whether a null in the source keeps the stored value. The JSON Schema and
 // both validators (customer.ts), the page scan's field facts (page-scan.ts),
 // the COPY rows and the staging tables (loader.ts), and the read API's
-// columns (customers-repository.ts) are all made from this table. Adding a
-// field is a row here and a migration that adds its column.
+// columns (customers-repository.ts), the merge's column lists and the
+// change log's images and changed-field masks (loader.ts) are all made from
+// this table. Adding a field is a row here and a migration that adds its
+// column to `customers` and its attribute to the `customer_image` type (in
+// the table's order). The key comes first.
 
 /**
  * How a field is written in JSON and checked:

@@ -7,6 +7,7 @@
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ValidCustomer } from '../../customer.js';
+import { FIELD_TABLE, FIELDS, KEY_FIELD, stagingType, type Field, type FieldSpec } from '../../fields.js';
 
 /** What COPY fills: one chunk of the run's records, valid and rejected. */
 export const CHUNK_TABLE = 'ingest_chunk';
@@ -15,20 +16,13 @@ export const KEYS_TABLE = 'ingest_keys';
 /** The records that matter to the merge: valid ones that are new or change their row, and rejected ones. */
 export const ROWS_TABLE = 'ingest_rows';
 
+/** A staged record: its place, its fields (fields.ts), and for a rejected one its payload and reasons. */
 const ROW_COLUMNS = `
-  page            integer NOT NULL,
-  pos             integer NOT NULL,
-  customer_id     text,
-  first_name      text,
-  last_name       text,
-  email           text,
-  phone           text,
-  address         text,
-  date_of_birth   date,
-  account_balance numeric(15,2),
-  created_at      timestamp,
-  payload         text,
-  reasons         text[]`;
+  page     integer NOT NULL,
+  pos      integer NOT NULL,
+  ${FIELD_TABLE.map((f) => `${f.name} ${stagingType(f)}`).join(',\n  ')},
+  payload  text,
+  reasons  text[]`;
 
 export const CREATE_STAGING_SQL = `
 CREATE TEMP TABLE ${CHUNK_TABLE} (${ROW_COLUMNS}
@@ -44,15 +38,14 @@ CREATE TEMP TABLE ${KEYS_TABLE} (
 
 export const COPY_CHUNK_SQL = `COPY ${CHUNK_TABLE} FROM STDIN`;
 
-const DATA_COLUMNS = 'first_name, last_name, email, phone, address, date_of_birth, account_balance, created_at';
+/** The fields past the key, in the table's order: what a merge writes, and the attributes of customer_image. */
+const DATA_FIELDS = FIELD_TABLE.filter((f) => f.name !== KEY_FIELD);
+const DATA_COLUMNS = DATA_FIELDS.map((f) => f.name).join(', ');
 
-/** The values a record leaves in its stored row: a null in the source keeps the stored value. */
-const MERGED = `s.first_name, s.last_name, s.email,
-         COALESCE(s.phone, c.phone), COALESCE(s.address, c.address),
-         COALESCE(s.date_of_birth, c.date_of_birth), COALESCE(s.account_balance, c.account_balance),
-         COALESCE(s.created_at, c.created_at)`;
-const STORED = `c.first_name, c.last_name, c.email, c.phone, c.address,
-         c.date_of_birth, c.account_balance, c.created_at`;
+/** The value a staged record `s` leaves in field f of its stored row `c`: a null in the source keeps the stored value where the field says so. */
+const merged = (f: FieldSpec) => (f.nullKeepsStored ? `COALESCE(s.${f.name}, c.${f.name})` : `s.${f.name}`);
+const MERGED = DATA_FIELDS.map(merged).join(', ');
+const STORED = DATA_FIELDS.map((f) => `c.${f.name}`).join(', ');
 
 /**
  * One chunk: each valid record is looked up in `customers` by its primary key
@@ -84,16 +77,7 @@ SELECT page, pos, customer_id, ${DATA_COLUMNS}, payload, reasons FROM s WHERE NO
 export const CLASSIFY_CHUNK_SQL = `${CLASSIFY_SQL};\nTRUNCATE ${CHUNK_TABLE}`;
 
 /** The fields of a change's images, in the order of customer_image: bit i of `fields` is CHANGE_FIELDS[i]. */
-export const CHANGE_FIELDS = [
-  'first_name',
-  'last_name',
-  'email',
-  'phone',
-  'address',
-  'date_of_birth',
-  'account_balance',
-  'created_at',
-] as const;
+export const CHANGE_FIELDS = DATA_FIELDS.map((f) => f.name) as Exclude<Field, typeof KEY_FIELD>[];
 export type ChangeField = (typeof CHANGE_FIELDS)[number];
 
 const list = (col: (f: ChangeField) => string) => CHANGE_FIELDS.map(col).join(', ');
@@ -129,11 +113,7 @@ ids AS (SELECT count(*)::int AS n FROM last),
 m AS (
   SELECT s.customer_id, c.customer_id IS NOT NULL AS stored,
          ${list((f) => `c.${f} AS c_${f}`)},
-         s.first_name AS a_first_name, s.last_name AS a_last_name, s.email AS a_email,
-         COALESCE(s.phone, c.phone) AS a_phone, COALESCE(s.address, c.address) AS a_address,
-         COALESCE(s.date_of_birth, c.date_of_birth) AS a_date_of_birth,
-         COALESCE(s.account_balance, c.account_balance) AS a_account_balance,
-         COALESCE(s.created_at, c.created_at) AS a_created_at
+         ${DATA_FIELDS.map((f) => `${merged(f)} AS a_${f.name}`).join(', ')}
   FROM last
   JOIN ${ROWS_TABLE} AS s ON s.page = last.page AND s.pos = last.pos
   LEFT JOIN customers AS c ON c.customer_id = s.customer_id
@@ -280,18 +260,20 @@ function arrayLiteral(items: string[]): string {
   return `{${items.map((i) => `"${i.replace(/[\\"]/g, '\\$&')}"`).join(',')}}`;
 }
 
+/** A valid record's staging row: its place, its fields in the table's order, no payload or reasons. */
 export function stagingRow(page: number, pos: number, c: ValidCustomer): string {
-  return (
-    `${page}\t${pos}\t${copyText(c.customer_id)}\t${copyText(c.first_name)}\t${copyText(c.last_name)}\t` +
-    `${copyText(c.email)}\t${copyText(c.phone)}\t${copyText(c.address)}\t${copyText(c.date_of_birth)}\t` +
-    `${copyText(c.account_balance)}\t${copyText(c.created_at)}\t\\N\t\\N\n`
-  );
+  let row = `${page}\t${pos}`;
+  for (const f of FIELDS) row += `\t${copyText(c[f])}`;
+  return `${row}\t\\N\t\\N\n`;
 }
+
+/** The data fields of a rejected record's row: all null (only its id, if readable, is kept). */
+const NO_DATA = '\t\\N'.repeat(FIELDS.length - 1);
 
 export function rejectedRow(page: number, pos: number, customerId: string | null, payload: string, reasons: string[]): string {
   const id = customerId !== null && customerId.isWellFormed() && !customerId.includes('\u0000') ? customerId : null;
   return (
-    `${page}\t${pos}\t${copyText(id)}\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t` +
+    `${page}\t${pos}\t${copyText(id)}${NO_DATA}\t` +
     `${copyText(payload)}\t${copyText(arrayLiteral(reasons))}\n`
   );
 }
