@@ -161,10 +161,19 @@ export async function runIngest(
   const started = performance.now();
   const log = ctx.logger;
   const client = await pool.connect();
+  // The first error of the connection itself (the server terminated it, the
+  // socket broke) is the real cause; the queries after it only say that the
+  // client is no longer queryable.
+  let connectionLost: Error | null = null;
+  const onConnectionError = (e: Error) => (connectionLost ??= e);
+  client.on('error', onConnectionError);
   let runId: number | null = null;
   let released = false;
   const release = (err?: Error) => {
-    if (!released) client.release(err);
+    if (!released) {
+      client.off('error', onConnectionError);
+      client.release(err ?? connectionLost ?? undefined);
+    }
     released = true;
   };
   try {
@@ -299,7 +308,7 @@ export async function runIngest(
       ? 'cancelled: the service is shutting down'
       : err instanceof SourceError
         ? err.message
-        : `database error: ${(err as Error).message ?? String(err)}`;
+        : `database error: ${(connectionLost ?? (err as Error)).message ?? String(err)}`;
     runLog?.error({ err }, 'ingest failed');
     const failed = { ...counts, inserted: 0, updated: 0, unchanged: 0 };
     await (ctx.failures ?? new FailedRuns(pool, runLog)).record(runId, failed, message);
