@@ -6,8 +6,8 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { connectionError, createPool, startEmbedded, type EmbeddedServer } from '../src/pipeline/db/database.js';
-import { migrate } from '../src/pipeline/db/migrate.js';
+import { connectionError, createPool, startEmbedded, type EmbeddedServer } from '../src/core/db/database.js';
+import { migrate } from '../src/core/db/migrate.js';
 
 const LOCAL = 'postgres://postgres@127.0.0.1:5432/postgres';
 

@@ -12,9 +12,9 @@
 import { once } from 'node:events';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { validateCustomer } from '../src/customer.js';
-import { StagingWriter, mergeStaging, stagingRow, type MergeCounts } from '../src/pipeline/ingest/loader.js';
-import { loadConfig } from '../src/config.js';
+import { validateCustomer } from '../src/core/customer.js';
+import { StagingWriter, mergeStaging, stagingRow, type MergeCounts } from '../src/core/ingest/loader.js';
+import { loadConfig } from '../src/core/config.js';
 import { PAGE_SIZE, benchRecord } from './variants.js';
 
 /** One source page's COPY text, as the pipeline stages it. */

@@ -20,8 +20,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import autocannon, { type Request, type Result } from 'autocannon';
 import pg from 'pg';
-import { PACKAGE_ROOT } from '../src/config.js';
-import { connectionError } from '../src/pipeline/db/database.js';
+import { PACKAGE_ROOT } from '../src/core/config.js';
+import { connectionError } from '../src/core/db/database.js';
 
 const START = '<!-- load-run:start -->';
 const END = '<!-- load-run:end -->';

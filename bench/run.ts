@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { generatedId } from '../src/mock-server/dataset.js';
+import { generatedId } from '../src/core/mock/dataset.js';
 import { Child, compileChildren, killChildren } from './children.js';
 import { checkpoint, createBenchDatabase, emptyCustomers, findServer, markWrites, sampleActivity, type BenchDatabase, type Server, type WriteCounts } from './database.js';
 import { BARE_TABLE, createBareTable, prepareCopyText, runPlainFloor, type CopyPage } from './floor.js';
@@ -15,7 +15,7 @@ import { measure, randomPath } from './load.js';
 import { cpuAccount, formatCpu, waitForQuiet } from './cpu.js';
 import { renderTable, writeMarkdown, type IngestResults, type ReadResults, type Results, type RssResults } from './report.js';
 import { changedCount } from './variants.js';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/core/config.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const OUTPUT = path.join(ROOT, 'BENCHMARKS.md');

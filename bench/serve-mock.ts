@@ -1,9 +1,9 @@
 // Child process: the real mock source app, listening on 127.0.0.1:0, with the
 // production logger. The parent picks the dataset over IPC:
 //   { type: 'dataset', size, version, source }  →  { type: 'dataset-set' }
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/core/config.js';
 import { buildMockApp } from '../src/mock-server/app.js';
-import type { Dataset } from '../src/mock-server/dataset.js';
+import type { Dataset } from '../src/core/mock/dataset.js';
 import { createLogger } from '../src/services.js';
 import { benchDataset } from './variants.js';
 import { onParentMessage, sendToParent } from './child-ipc.js';

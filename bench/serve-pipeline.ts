@@ -3,9 +3,9 @@
 // /bench/constant, that answers a constant record through the same Customer
 // response schema: the ceiling of the read API on this machine.
 import { Type } from 'typebox';
-import { loadConfig, sourceUrl } from '../src/config.js';
+import { loadConfig, sourceUrl } from '../src/core/config.js';
 import { buildPipelineApp } from '../src/pipeline/app.js';
-import { createPool } from '../src/pipeline/db/database.js';
+import { createPool } from '../src/core/db/database.js';
 import { createLogger } from '../src/services.js';
 import { benchRecord } from './variants.js';
 import { onParentMessage, sendToParent } from './child-ipc.js';

@@ -1,8 +1,8 @@
 // The benchmark's source data: the product's synthetic dataset, and versions
 // of it in which every 10th record changed. The mock child serves them; the
 // floor builds its COPY text from the very same records.
-import type { Customer } from '../src/customer.js';
-import { datasetFromRecords, generateRecord, generatedDataset, generatedIndex, type Dataset } from '../src/mock-server/dataset.js';
+import type { Customer } from '../src/core/customer.js';
+import { datasetFromRecords, generateRecord, generatedDataset, generatedIndex, type Dataset } from '../src/core/mock/dataset.js';
 
 export const SEED = 42;
 /** Records per source page: the pipeline's INGEST_PAGE_SIZE default. */

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ConfigError, loadConfig, PACKAGE_ROOT, type Config } from './config.js';
+import { ConfigError, loadConfig, PACKAGE_ROOT, type Config } from './core/config.js';
 import { CliError, EXIT, printJson } from './cli/output.js';
 import type { Mode } from './serve.js';
 

@@ -3,7 +3,7 @@
 // closes gracefully on SIGINT/SIGTERM. Shared by `main` (npm start) and the
 // CLI's start / mock / pipeline commands.
 import closeWithGrace from 'close-with-grace';
-import { ConfigError, loadConfig, readDotEnv, type Config } from './config.js';
+import { ConfigError, loadConfig, readDotEnv, type Config } from './core/config.js';
 import { createLogger, startMock, startPipeline, type Running } from './services.js';
 
 export const MODES = ['all', 'mock', 'pipeline'] as const;

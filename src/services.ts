@@ -2,13 +2,13 @@
 // points and by the end-to-end tests, so both start the same system.
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
-import { sourceUrl, type Config, type HttpSettings, type LogSettings, type MockSettings } from './config.js';
+import { sourceUrl, type Config, type HttpSettings, type LogSettings, type MockSettings } from './core/config.js';
 import { buildMockApp } from './mock-server/app.js';
-import { generatedDataset, loadDataFile, type Dataset } from './mock-server/dataset.js';
+import { generatedDataset, loadDataFile, type Dataset } from './core/mock/dataset.js';
 import { buildPipelineApp } from './pipeline/app.js';
-import { openDatabase, type Database } from './pipeline/db/database.js';
-import { migrate } from './pipeline/db/migrate.js';
-import { recoverAbandonedRuns } from './pipeline/ingest/ingest.js';
+import { openDatabase, type Database } from './core/db/database.js';
+import { migrate } from './core/db/migrate.js';
+import { recoverAbandonedRuns } from './core/ingest/ingest.js';
 import { LogOutput } from './log-output.js';
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, PACKAGE_ROOT, SETTINGS, sourceUrl } from '../src/config.js';
+import { loadConfig, PACKAGE_ROOT, SETTINGS, sourceUrl } from '../src/core/config.js';
 
 describe('settings', () => {
   it('has a working default for every setting', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { validateCustomer, validateCustomerFully, validFast } from '../src/customer.js';
-import { generateRecord } from '../src/mock-server/dataset.js';
+import { validateCustomer, validateCustomerFully, validFast } from '../src/core/customer.js';
+import { generateRecord } from '../src/core/mock/dataset.js';
 
 // Values that sit on every edge the full check knows, per field.
 const EDGES: Record<string, unknown[]> = {

@@ -269,7 +269,7 @@ describe.skipIf(skipCompose)('.dockerignore', () => {
         'package-lock.json',
         'tsconfig.json',
         'src/main.ts',
-        'src/config.ts',
+        'src/core/config.ts',
         'data/customers.json',
         'migrations/0001_customers.sql',
       ]),

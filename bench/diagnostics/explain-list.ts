@@ -5,7 +5,7 @@
 // --analyze-all also analyses the small tables (customers_count, anchors);
 // --jit off runs with jit = off, as a pool option would set it.
 import { parseArgs } from 'node:util';
-import * as repo from '../../src/pipeline/db/customers-repository.js';
+import * as repo from '../../src/core/db/customers-repository.js';
 import { createBenchDatabase, findServer } from '../database.js';
 import { prepareCopyText, runFloor } from '../floor.js';
 

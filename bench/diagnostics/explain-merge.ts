@@ -12,9 +12,9 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { CLASSIFY_SQL, COPY_CHUNK_SQL, CREATE_STAGING_SQL, INGEST_CHANGES_SQL, StagingWriter } from '../../src/pipeline/ingest/loader.js';
+import { CLASSIFY_SQL, COPY_CHUNK_SQL, CREATE_STAGING_SQL, INGEST_CHANGES_SQL, StagingWriter } from '../../src/core/ingest/loader.js';
 import { createBenchDatabase, findServer } from '../database.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/core/config.js';
 import { prepareCopyText, runFloor, type CopyPage } from '../floor.js';
 
 const { values } = parseArgs({ options: { records: { type: 'string', default: '200000' }, query: { type: 'string' } } });

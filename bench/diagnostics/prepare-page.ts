@@ -4,8 +4,8 @@
 // the same bytes first. Medians of 7 passes.
 //   npx tsx bench/prepare-page.ts [--records 200000] [--page 1000]
 import { parseArgs } from 'node:util';
-import { generateRecord } from '../../src/mock-server/dataset.js';
-import { parsePage, preparePage } from '../../src/pipeline/ingest/prepare-page.js';
+import { generateRecord } from '../../src/core/mock/dataset.js';
+import { parsePage, preparePage } from '../../src/core/ingest/prepare-page.js';
 
 const { values } = parseArgs({ options: { records: { type: 'string', default: '200000' }, page: { type: 'string', default: '1000' } } });
 const n = Number(values.records);

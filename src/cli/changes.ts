@@ -1,13 +1,13 @@
 // `changes <run>`, `history <customer_id>` and `revert <run>`: a run's change
 // set, a customer's history, and the undo of a run — on the pipeline's
 // database or, with --url, through a running pipeline's API.
-import type { Config } from '../config.js';
-import type { Customer } from '../customer.js';
-import { HttpError } from '../http/errors.js';
-import { customerHistory, listRunChanges, type ChangeKind, type CustomerChange, type HistoryEntry } from '../pipeline/ingest/changes-repository.js';
-import { IngestConflictError } from '../pipeline/ingest/ingest.js';
-import { revertRun, type RevertResult } from '../pipeline/ingest/revert.js';
-import { getRun } from '../pipeline/ingest/runs-repository.js';
+import type { Config } from '../core/config.js';
+import type { Customer } from '../core/customer.js';
+import { DomainError } from '../core/errors.js';
+import { customerHistory, listRunChanges, type ChangeKind, type CustomerChange, type HistoryEntry } from '../core/ingest/changes-repository.js';
+import { IngestConflictError } from '../core/ingest/ingest.js';
+import { revertRun, type RevertResult } from '../core/ingest/revert.js';
+import { getRun } from '../core/ingest/runs-repository.js';
 import { explainDatabaseError, openCliDatabase } from './database.js';
 import { CliError, EXIT, duration, keyValues, out, paint, printJson, table, truncate } from './output.js';
 import { PipelineClient, type PageOf } from './remote.js';
@@ -116,11 +116,12 @@ export async function revertCommand(config: Config, runId: number, opts: Options
         return await revertRun(db.pool, runId, { retentionDays: config.ingest.changesRetentionDays, workMem: config.ingest.workMem });
       } catch (err) {
         if (err instanceof IngestConflictError) {
-          throw new CliError(err.message, EXIT.conflict, { status: 'conflict', running_run_id: err.extra.run_id ?? null, error: err.message });
+          throw new CliError(err.message, EXIT.conflict, { status: 'conflict', running_run_id: err.runId, error: err.message });
         }
         // A refusal (409: reason, conflicts) or an unknown run (404).
-        if (err instanceof HttpError) {
-          throw new CliError(err.message, err.status === 409 ? EXIT.conflict : EXIT.failed, { status: err.status === 409 ? 'conflict' : 'failed', error: err.message, ...err.extra });
+        if (err instanceof DomainError) {
+          const refused = err.kind === 'refused' || err.kind === 'conflict';
+          throw new CliError(err.message, refused ? EXIT.conflict : EXIT.failed, { status: refused ? 'conflict' : 'failed', error: err.message, ...err.details });
         }
         throw err;
       }

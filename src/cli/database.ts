@@ -1,8 +1,8 @@
 // The database of the CLI's in-process commands: DATABASE_URL, else the
 // embedded PostgreSQL — the one `npm start` is running when it is up (two
 // servers cannot share its data folder), or one started for this command.
-import type { DatabaseSettings } from '../config.js';
-import { EMBEDDED_DATABASE, connectionError, openDatabase, type Database } from '../pipeline/db/database.js';
+import type { DatabaseSettings } from '../core/config.js';
+import { EMBEDDED_DATABASE, connectionError, openDatabase, type Database } from '../core/db/database.js';
 import { CliError, EXIT } from './output.js';
 
 

@@ -6,10 +6,10 @@ import { once } from 'node:events';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
-import { generateRecord } from '../mock-server/dataset.js';
+import { generateRecord } from '../core/mock/dataset.js';
 import { CliError, EXIT, out, printJson } from './output.js';
 
-/** Ways a record breaks the schema (src/customer.ts), one per invalid record in turn. */
+/** Ways a record breaks the schema (src/core/customer.ts), one per invalid record in turn. */
 const BREAKS: ((r: Record<string, unknown>) => void)[] = [
   (r) => (r.email = 'not-an-email'),
   (r) => (r.date_of_birth = '1990-02-30'),

@@ -1,13 +1,13 @@
 // `customer-pipeline ingest`: one run, in this process or on a running
 // pipeline (--url), with a progress bar on a terminal, then a summary.
 import cliProgress from 'cli-progress';
-import { sourceUrl as configuredSourceUrl, type Config } from '../config.js';
+import { sourceUrl as configuredSourceUrl, type Config } from '../core/config.js';
 import { ingestOptions } from '../pipeline/app.js';
-import { migrate } from '../pipeline/db/migrate.js';
-import { IngestConflictError, IngestFailedError, MassDeleteRefusedError, runIngest } from '../pipeline/ingest/ingest.js';
-import { progressView, type ProgressView } from '../pipeline/ingest/progress.js';
-import { getRun, type RunRecord } from '../pipeline/ingest/runs-repository.js';
-import { HttpError } from '../http/errors.js';
+import { migrate } from '../core/db/migrate.js';
+import { IngestConflictError, IngestFailedError, MassDeleteRefusedError, runIngest } from '../core/ingest/ingest.js';
+import { progressView, type ProgressView } from '../core/ingest/progress.js';
+import { getRun, type RunRecord } from '../core/ingest/runs-repository.js';
+import { DomainError } from '../core/errors.js';
 import { openCliDatabase } from './database.js';
 import { CliError, EXIT, duration, isTerminal, keyValues, out, printJson, status } from './output.js';
 import { PipelineClient } from './remote.js';
@@ -177,12 +177,12 @@ async function ingestInProcess(
       });
     } catch (err) {
       if (err instanceof IngestConflictError) {
-        const running = (err.extra.run_id as number | null) ?? null;
+        const running = err.runId;
         throw new CliError(err.message, EXIT.conflict, { status: 'conflict', running_run_id: running, error: err.message });
       }
       // A failed run, or one the mass-delete guard refused: its row says why, and is the summary.
       if (!(err instanceof IngestFailedError || err instanceof MassDeleteRefusedError)) {
-        const message = err instanceof HttpError ? err.message : `ingest failed: ${(err as Error).message}`;
+        const message = err instanceof DomainError ? err.message : `ingest failed: ${(err as Error).message}`;
         throw new CliError(message, EXIT.failed, { status: 'failed', error: message });
       }
       // A failed run is recorded: its row says why, and is the summary.

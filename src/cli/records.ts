@@ -1,8 +1,8 @@
 // `runs`, `rejected <run>` and `migrate`: read (or prepare) what the pipeline
 // keeps, from its database or, with --url, from a running pipeline's API.
-import type { Config } from '../config.js';
-import { migrate } from '../pipeline/db/migrate.js';
-import { getRun, listRejected, listRuns, type RejectedRecord, type RunRecord } from '../pipeline/ingest/runs-repository.js';
+import type { Config } from '../core/config.js';
+import { migrate } from '../core/db/migrate.js';
+import { getRun, listRejected, listRuns, type RejectedRecord, type RunRecord } from '../core/ingest/runs-repository.js';
 import { explainDatabaseError, openCliDatabase } from './database.js';
 import { CliError, EXIT, duration, out, paint, printJson, status, table, truncate } from './output.js';
 import { PipelineClient, type PageOf } from './remote.js';

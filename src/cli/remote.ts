@@ -1,9 +1,9 @@
 // The pipeline's API, for the CLI's --url mode (undici).
 import { request } from 'undici';
-import type { ProgressView } from '../pipeline/ingest/progress.js';
-import type { RejectedRecord, RunRecord } from '../pipeline/ingest/runs-repository.js';
-import type { ChangeKind, CustomerChange, HistoryEntry } from '../pipeline/ingest/changes-repository.js';
-import type { RevertResult } from '../pipeline/ingest/revert.js';
+import type { ProgressView } from '../core/ingest/progress.js';
+import type { RejectedRecord, RunRecord } from '../core/ingest/runs-repository.js';
+import type { ChangeKind, CustomerChange, HistoryEntry } from '../core/ingest/changes-repository.js';
+import type { RevertResult } from '../core/ingest/revert.js';
 import { CliError, EXIT } from './output.js';
 import { HttpStatusError, sseEvents } from './sse.js';
 

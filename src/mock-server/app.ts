@@ -4,16 +4,16 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
-import { CustomerSchema, LIMITS } from '../customer.js';
+import { CustomerSchema, LIMITS } from '../core/customer.js';
 import { installErrorHandling, NotFoundError } from '../http/errors.js';
 import { registerDocs } from '../http/docs.js';
 import { installMetrics } from '../http/metrics.js';
 import { installResponseHeaders } from '../http/security.js';
 import { serverOptions } from '../http/server-options.js';
-import type { Dataset } from './dataset.js';
+import type { Dataset } from '../core/mock/dataset.js';
 import { DEFAULT_LIMIT, DEFAULT_PAGE, PageQuery } from '../http/paging.js';
 import { FaultInjector, faultHooks, type FaultSpec } from './faults.js';
-import { FAULT_SPEC_DOC } from './fault-spec.js';
+import { FAULT_SPEC_DOC } from '../core/mock/fault-spec.js';
 
 export interface MockAppOptions {
   dataset: Dataset;

@@ -11,11 +11,11 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { Readable } from 'node:stream';
 import { sendProblem } from '../http/errors.js';
-import { seededRandom } from './random.js';
-import { checkFaultSpec, FAULT_KINDS, formatFaultSpec, parseFaultSpec, RATE_KINDS, withDefaults } from './fault-spec.js';
-import type { FaultKind, FaultSpec, ResolvedFaultSpec } from './fault-spec.js';
+import { seededRandom } from '../core/mock/random.js';
+import { checkFaultSpec, FAULT_KINDS, formatFaultSpec, parseFaultSpec, RATE_KINDS, withDefaults } from '../core/mock/fault-spec.js';
+import type { FaultKind, FaultSpec, ResolvedFaultSpec } from '../core/mock/fault-spec.js';
 
-export type { FaultSpec } from './fault-spec.js';
+export type { FaultSpec } from '../core/mock/fault-spec.js';
 
 /** What happens to one request: a delay, then a fault or none, under a spec with its defaults. */
 export type FaultDecision = { kind: FaultKind | null; delayMs: number; spec: ResolvedFaultSpec };

@@ -3,16 +3,17 @@ import Fastify, { type FastifyInstance, type FastifyRequest, type RouteOptions }
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pool } from 'pg';
 import type { FastifyBaseLogger } from 'fastify';
-import type { IngestSettings, LogSettings, SecuritySettings, SourceSettings } from '../config.js';
-import { CustomerSchema } from '../customer.js';
+import type { IngestSettings, LogSettings, SecuritySettings, SourceSettings } from '../core/config.js';
+import { CustomerSchema } from '../core/customer.js';
+import { DomainError, type DomainErrorKind } from '../core/errors.js';
 import { HttpError, installErrorHandling } from '../http/errors.js';
 import { registerDocs, type RouteErrors } from '../http/docs.js';
 import { installMetrics } from '../http/metrics.js';
 import { installResponseHeaders, prependOnRequest, registerCors, registerRateLimit, requireBearer } from '../http/security.js';
 import { serverOptions } from '../http/server-options.js';
 import { PipelineMetrics } from './metrics.js';
-import { databaseTimeout, isDatabaseUnavailable } from './db/database.js';
-import type { IngestOptions } from './ingest/ingest.js';
+import { databaseTimeout, isDatabaseUnavailable } from '../core/db/database.js';
+import type { IngestOptions } from '../core/ingest/ingest.js';
 import { changesRoutes } from './routes/changes.js';
 import { customersRoutes } from './routes/customers.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -53,8 +54,25 @@ export function ingestOptions(config: { ingest: IngestSettings; source: SourceSe
   };
 }
 
-/** A database that is away or too slow is the service's trouble, not the client's: 503, to be tried again. */
-function databaseProblem(err: Error): HttpError | null {
+/** The HTTP status of each kind of the engine's errors (core/errors.ts). */
+const STATUS_OF: Record<DomainErrorKind, number> = {
+  conflict: 409,
+  refused: 409,
+  not_found: 404,
+  source_failed: 502,
+  database_failed: 503,
+  cancelled: 503,
+  database_unavailable: 503,
+};
+
+/**
+ * The one translation of errors into problems beyond HTTP's own: the
+ * engine's errors by their kind (with their details), and a database that is
+ * away or too slow — the service's trouble, not the client's: 503, to be
+ * tried again.
+ */
+function problemOf(err: Error): HttpError | null {
+  if (err instanceof DomainError) return new HttpError(STATUS_OF[err.kind], err.message, err.details);
   if (isDatabaseUnavailable(err)) return new HttpError(503, 'Database unavailable; try again shortly');
   const timeout = databaseTimeout(err);
   if (timeout === 'lock') {
@@ -82,7 +100,7 @@ export async function buildPipelineApp(deps: PipelineAppDeps): Promise<FastifyIn
   const app = Fastify(serverOptions(deps.logger, { logRequests: config.log?.requests })).withTypeProvider<TypeBoxTypeProvider>();
   const metrics = new PipelineMetrics(deps.pool);
 
-  installErrorHandling(app, databaseProblem);
+  installErrorHandling(app, problemOf);
   // Before any route: the hooks below see every route as it is added.
   installResponseHeaders(app);
   await registerCors(app, config.security?.corsOrigins ?? []);

@@ -3,9 +3,9 @@
 // pool (read at scrape time). The HTTP histogram is src/http/metrics.ts.
 import type { Pool } from 'pg';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { HttpError } from '../http/errors.js';
-import { IngestConflictError, type IngestResult } from './ingest/ingest.js';
-import { getRun, type RunCounts } from './ingest/runs-repository.js';
+import { DomainError } from '../core/errors.js';
+import { IngestConflictError, type IngestResult } from '../core/ingest/ingest.js';
+import { getRun, type RunCounts } from '../core/ingest/runs-repository.js';
 
 export type RunOutcome = 'succeeded' | 'failed' | 'conflict';
 
@@ -105,7 +105,7 @@ export class PipelineMetrics {
   }
 
   private async countFailedRunRetries(err: unknown): Promise<void> {
-    const runId = err instanceof HttpError ? err.extra.run_id : undefined;
+    const runId = err instanceof DomainError ? err.details.run_id : undefined;
     if (typeof runId !== 'number') return;
     try {
       const run = await getRun(this.pool, runId);

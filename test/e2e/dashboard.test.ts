@@ -7,8 +7,8 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PACKAGE_ROOT } from '../../src/config.js';
-import { generateRecord } from '../../src/mock-server/dataset.js';
+import { PACKAGE_ROOT } from '../../src/core/config.js';
+import { generateRecord } from '../../src/core/mock/dataset.js';
 import { buildTestPipeline, startMockSource, type MockSource, type TestPipeline } from '../support/apps.js';
 import { CHROMIUM, withoutChromium } from '../support/tools.js';
 

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
-import { createPool, startEmbedded, type EmbeddedServer } from '../../src/pipeline/db/database.js';
-import { migrate } from '../../src/pipeline/db/migrate.js';
+import { createPool, startEmbedded, type EmbeddedServer } from '../../src/core/db/database.js';
+import { migrate } from '../../src/core/db/migrate.js';
 import { buildPipelineApp } from '../../src/pipeline/app.js';
 import { startMockSource, TEST_CONFIG, type MockSource } from '../support/apps.js';
-import { generatedDataset } from '../../src/mock-server/dataset.js';
+import { generatedDataset } from '../../src/core/mock/dataset.js';
 
 describe('pipeline when the database goes away', () => {
   let root: string;

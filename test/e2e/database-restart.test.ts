@@ -7,8 +7,8 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { startEmbedded, type EmbeddedServer } from '../../src/pipeline/db/database.js';
-import { generatedDataset } from '../../src/mock-server/dataset.js';
+import { startEmbedded, type EmbeddedServer } from '../../src/core/db/database.js';
+import { generatedDataset } from '../../src/core/mock/dataset.js';
 import { startMockSource, type MockSource } from '../support/apps.js';
 import { startService, type ServiceProcess } from '../support/processes.js';
 

@@ -1,7 +1,7 @@
 // One ingest at a time across processes, and nothing partial when a process
 // dies or is stopped mid-ingest: real processes on one real database.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { generatedDataset } from '../../src/mock-server/dataset.js';
+import { generatedDataset } from '../../src/core/mock/dataset.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { startMockSource, type MockSource } from '../support/apps.js';
 import { startService, type ServiceProcess } from '../support/processes.js';

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PACKAGE_ROOT } from '../../src/config.js';
-import { startEmbedded } from '../../src/pipeline/db/database.js';
-import { generatedDataset } from '../../src/mock-server/dataset.js';
+import { PACKAGE_ROOT } from '../../src/core/config.js';
+import { startEmbedded } from '../../src/core/db/database.js';
+import { generatedDataset } from '../../src/core/mock/dataset.js';
 import { startMockSource } from '../support/apps.js';
 
 const MAIN = path.join(PACKAGE_ROOT, 'src', 'main.ts');

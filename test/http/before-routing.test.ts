@@ -7,7 +7,7 @@ import { STATUS_CODES } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildMockApp } from '../../src/mock-server/app.js';
-import { datasetFromRecords } from '../../src/mock-server/dataset.js';
+import { datasetFromRecords } from '../../src/core/mock/dataset.js';
 import { buildPipelineApp } from '../../src/pipeline/app.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { TEST_CONFIG } from '../support/apps.js';

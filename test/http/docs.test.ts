@@ -3,9 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildMockApp } from '../../src/mock-server/app.js';
-import { datasetFromRecords } from '../../src/mock-server/dataset.js';
+import { datasetFromRecords } from '../../src/core/mock/dataset.js';
 import { buildPipelineApp } from '../../src/pipeline/app.js';
-import { createPool } from '../../src/pipeline/db/database.js';
+import { createPool } from '../../src/core/db/database.js';
 import { TEST_CONFIG, testConfig } from '../support/apps.js';
 
 interface Operation {

@@ -6,10 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { buildMockApp } from '../../src/mock-server/app.js';
-import { datasetFromRecords } from '../../src/mock-server/dataset.js';
+import { datasetFromRecords } from '../../src/core/mock/dataset.js';
 import { buildPipelineApp } from '../../src/pipeline/app.js';
-import { createPool } from '../../src/pipeline/db/database.js';
-import { INGEST_LOCK_KEY } from '../../src/pipeline/ingest/runs-repository.js';
+import { createPool } from '../../src/core/db/database.js';
+import { INGEST_LOCK_KEY } from '../../src/core/ingest/runs-repository.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { startMockSource, TEST_CONFIG, testConfig, type MockSource } from '../support/apps.js';
 

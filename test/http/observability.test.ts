@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildMockApp } from '../../src/mock-server/app.js';
-import { datasetFromRecords } from '../../src/mock-server/dataset.js';
+import { datasetFromRecords } from '../../src/core/mock/dataset.js';
 import { buildPipelineApp } from '../../src/pipeline/app.js';
 import { createLogger } from '../../src/services.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';

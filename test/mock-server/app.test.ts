@@ -4,9 +4,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildMockApp } from '../../src/mock-server/app.js';
-import { generatedDataset, generateRecord, loadDataFile, type Dataset } from '../../src/mock-server/dataset.js';
-import { validateCustomer } from '../../src/customer.js';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { generatedDataset, generateRecord, loadDataFile, type Dataset } from '../../src/core/mock/dataset.js';
+import { validateCustomer } from '../../src/core/customer.js';
+import { PACKAGE_ROOT } from '../../src/core/config.js';
 
 const DATA_FILE = path.join(PACKAGE_ROOT, 'data', 'customers.json');
 const fileRecords = JSON.parse(readFileSync(DATA_FILE, 'utf8')) as { customer_id: string }[];

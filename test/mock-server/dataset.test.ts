@@ -13,8 +13,8 @@ import {
   generateRecord,
   GENERATED_CACHE_MAX,
   type Dataset,
-} from '../../src/mock-server/dataset.js';
-import { PACKAGE_ROOT } from '../../src/config.js';
+} from '../../src/core/mock/dataset.js';
+import { PACKAGE_ROOT } from '../../src/core/config.js';
 
 const records = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'data', 'customers.json'), 'utf8')) as { customer_id: string }[];
 

@@ -6,7 +6,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import type { FastifyInstance } from 'fastify';
 import { buildMockApp } from '../../src/mock-server/app.js';
-import { datasetFromRecords } from '../../src/mock-server/dataset.js';
+import { datasetFromRecords } from '../../src/core/mock/dataset.js';
 import { FaultInjector } from '../../src/mock-server/faults.js';
 import {
   FaultSpecError,
@@ -15,8 +15,8 @@ import {
   parseFaultSpec,
   withDefaults,
   type FaultSpec,
-} from '../../src/mock-server/fault-spec.js';
-import { ConfigError, loadConfig, PACKAGE_ROOT } from '../../src/config.js';
+} from '../../src/core/mock/fault-spec.js';
+import { ConfigError, loadConfig, PACKAGE_ROOT } from '../../src/core/config.js';
 
 const records = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'data', 'customers.json'), 'utf8')) as {
   customer_id: string;

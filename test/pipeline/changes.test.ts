@@ -1,8 +1,8 @@
 // Issue #13: every run is a change set — seen per run and per customer,
 // previewed (dry run), undone (revert) — and deletions behind a guard.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Customer } from '../../src/customer.js';
-import { INGEST_LOCK_KEY } from '../../src/pipeline/ingest/runs-repository.js';
+import type { Customer } from '../../src/core/customer.js';
+import { INGEST_LOCK_KEY } from '../../src/core/ingest/runs-repository.js';
 import { buildTestPipeline, startMockSource, type MockSource, type TestPipeline } from '../support/apps.js';
 
 const base = (i: number, over: Partial<Customer> = {}): Customer => ({
@@ -375,7 +375,7 @@ describe('reads of the change log are index-driven', () => {
     (await pipeline.db.pool.query(`EXPLAIN ${sql}`, params)).rows.map((r) => r['QUERY PLAN'] as string).join('\n');
 
   it("reads a run's changes and a customer's history with index scans, never a seq scan of the log", async () => {
-    const { RUN_CHANGES_SQL, HISTORY_SQL, HISTORY_COUNT_SQL } = await import('../../src/pipeline/ingest/changes-repository.js');
+    const { RUN_CHANGES_SQL, HISTORY_SQL, HISTORY_COUNT_SQL } = await import('../../src/core/ingest/changes-repository.js');
     for (const [sql, params] of [
       [RUN_CHANGES_SQL, [2, null, 10, 100]],
       [RUN_CHANGES_SQL, [2, 'u', 10, 0]],

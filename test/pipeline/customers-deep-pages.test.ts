@@ -1,8 +1,8 @@
 // Deep pages are index-driven (page anchors), and stay exact when the
 // anchors are out of date.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatedDataset } from '../../src/mock-server/dataset.js';
-import { ANCHOR_STRIDE, LIST_SQL } from '../../src/pipeline/db/customers-repository.js';
+import { generatedDataset } from '../../src/core/mock/dataset.js';
+import { ANCHOR_STRIDE, LIST_SQL } from '../../src/core/db/customers-repository.js';
 import { buildTestPipeline, startMockSource, type MockSource, type TestPipeline } from '../support/apps.js';
 
 const N = 5_000;

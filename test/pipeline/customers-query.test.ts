@@ -3,7 +3,7 @@
 // and the plans: each query shape reads indexes, not the table.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pool } from 'pg';
-import type { Customer } from '../../src/customer.js';
+import type { Customer } from '../../src/core/customer.js';
 import {
   customerQuerySql,
   encodeCursor,
@@ -14,7 +14,7 @@ import {
   type CustomerQuery,
   type CustomerQueryInput,
   type SortColumn,
-} from '../../src/pipeline/db/customer-query.js';
+} from '../../src/core/db/customer-query.js';
 import { buildTestPipeline, startMockSource, type MockSource, type TestPipeline } from '../support/apps.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 

@@ -5,9 +5,9 @@
 // lock or a slow query end as 503 problems instead of waiting.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { generatedDataset } from '../../src/mock-server/dataset.js';
+import { generatedDataset } from '../../src/core/mock/dataset.js';
 import { buildPipelineApp } from '../../src/pipeline/app.js';
-import { createPool } from '../../src/pipeline/db/database.js';
+import { createPool } from '../../src/core/db/database.js';
 import { buildTestPipeline, startMockSource, TEST_CONFIG, type MockSource, type TestPipeline } from '../support/apps.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 

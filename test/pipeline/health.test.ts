@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildPipelineApp } from '../../src/pipeline/app.js';
-import { migrate } from '../../src/pipeline/db/migrate.js';
+import { migrate } from '../../src/core/db/migrate.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { TEST_CONFIG } from '../support/apps.js';
 

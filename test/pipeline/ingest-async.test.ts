@@ -2,7 +2,7 @@
 // record, and the run's progress as Server-Sent Events until it ends.
 import Fastify from 'fastify';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Customer } from '../../src/customer.js';
+import type { Customer } from '../../src/core/customer.js';
 import { ProblemSchema, installErrorHandling } from '../../src/http/errors.js';
 import { ingestOptions } from '../../src/pipeline/app.js';
 import { ingestRoutes } from '../../src/pipeline/routes/ingest.js';

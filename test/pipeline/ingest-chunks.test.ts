@@ -3,11 +3,11 @@
 // stored customers, the counts and the rejected records are those of one
 // chunk, and a run stopped with chunks queued on its connection leaves nothing.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Customer } from '../../src/customer.js';
+import type { Customer } from '../../src/core/customer.js';
 import { ingestOptions } from '../../src/pipeline/app.js';
-import { runIngest } from '../../src/pipeline/ingest/ingest.js';
-import { createPool } from '../../src/pipeline/db/database.js';
-import { generatedDataset } from '../../src/mock-server/dataset.js';
+import { runIngest } from '../../src/core/ingest/ingest.js';
+import { createPool } from '../../src/core/db/database.js';
+import { generatedDataset } from '../../src/core/mock/dataset.js';
 import { buildTestPipeline, startMockSource, testConfig, type MockSource, type TestPipeline } from '../support/apps.js';
 
 const open: { close(): Promise<void> }[] = [];
@@ -120,7 +120,7 @@ describe('an ingest classified chunk by chunk', () => {
         if (p.pages === 6) stop.abort(new Error('shutting down'));
       },
     });
-    await expect(run).rejects.toMatchObject({ status: 503, message: expect.stringMatching(/cancelled/) });
+    await expect(run).rejects.toMatchObject({ kind: 'cancelled', message: expect.stringMatching(/cancelled/) });
     const count = async () => (await pipeline.db.pool.query('SELECT count(*)::int AS n FROM customers')).rows[0].n as number;
     expect(await count()).toBe(0);
     // Both connections answer at once, outside any transaction.

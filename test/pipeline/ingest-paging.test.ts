@@ -1,9 +1,9 @@
 // Paging and concurrency of the ingest: the data decides where the source
 // ends, never the announced total; counts stay exact under concurrency.
 import { afterEach, describe, expect, it } from 'vitest';
-import { generatedDataset, generateRecord, type Dataset } from '../../src/mock-server/dataset.js';
+import { generatedDataset, generateRecord, type Dataset } from '../../src/core/mock/dataset.js';
 import { ingestOptions } from '../../src/pipeline/app.js';
-import { runIngest } from '../../src/pipeline/ingest/ingest.js';
+import { runIngest } from '../../src/core/ingest/ingest.js';
 import { buildTestPipeline, startMockSource, testConfig, type MockSource, type TestPipeline } from '../support/apps.js';
 
 const open: { close(): Promise<void> }[] = [];
@@ -92,7 +92,7 @@ describe('an ingest stopped between two requests', () => {
         if (p.pages === 3) stop.abort(new Error('shutting down'));
       },
     });
-    await expect(run).rejects.toMatchObject({ status: 503, message: expect.stringMatching(/cancelled/) });
+    await expect(run).rejects.toMatchObject({ kind: 'cancelled', message: expect.stringMatching(/cancelled/) });
     expect(await count()).toBe(0);
     const { rows } = await pipeline.db.pool.query('SELECT status, error FROM ingestion_runs');
     expect(rows).toEqual([{ status: 'failed', error: expect.stringMatching(/cancelled/) }]);

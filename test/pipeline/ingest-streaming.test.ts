@@ -2,7 +2,7 @@
 // pages, never the source. Watched from outside through PostgreSQL's own
 // progress view of the run's COPY.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatedDataset } from '../../src/mock-server/dataset.js';
+import { generatedDataset } from '../../src/core/mock/dataset.js';
 import { buildTestPipeline, startMockSource, type MockSource, type TestPipeline } from '../support/apps.js';
 
 const RECORDS = 4_000;

@@ -4,7 +4,7 @@
 // CLI's progress bar and the logs. pg emits it through util.deprecate, that
 // is process.emitWarning: the 'warning' event.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatedDataset } from '../../src/mock-server/dataset.js';
+import { generatedDataset } from '../../src/core/mock/dataset.js';
 import { buildTestPipeline, startMockSource, type MockSource, type TestPipeline } from '../support/apps.js';
 
 const RECORDS = 3_000;

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Customer } from '../../src/customer.js';
+import type { Customer } from '../../src/core/customer.js';
 import { buildTestPipeline, startMockSource, type MockSource, type TestPipeline } from '../support/apps.js';
 
 const base = (i: number, over: Partial<Customer> = {}): Customer => ({

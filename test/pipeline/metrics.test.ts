@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import pg from 'pg';
 import type { FastifyInstance } from 'fastify';
 import { buildMockApp } from '../../src/mock-server/app.js';
-import { datasetFromRecords } from '../../src/mock-server/dataset.js';
-import { INGEST_LOCK_KEY } from '../../src/pipeline/ingest/runs-repository.js';
+import { datasetFromRecords } from '../../src/core/mock/dataset.js';
+import { INGEST_LOCK_KEY } from '../../src/core/ingest/runs-repository.js';
 import { buildTestPipeline, startMockSource, type MockSource, type TestPipeline } from '../support/apps.js';
 
 const customer = (i: number, over: Record<string, unknown> = {}) => ({

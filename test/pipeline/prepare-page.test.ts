@@ -5,10 +5,10 @@
 // a scan that always stepped aside would fail here.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { generateRecord } from '../../src/mock-server/dataset.js';
-import { scanPage } from '../../src/pipeline/ingest/page-scan.js';
-import { parsePage, preparePage, recordRow } from '../../src/pipeline/ingest/prepare-page.js';
-import { recordSpans } from '../../src/pipeline/ingest/record-spans.js';
+import { generateRecord } from '../../src/core/mock/dataset.js';
+import { scanPage } from '../../src/core/ingest/page-scan.js';
+import { parsePage, preparePage, recordRow } from '../../src/core/ingest/prepare-page.js';
+import { recordSpans } from '../../src/core/ingest/record-spans.js';
 
 const PAGE = 7;
 

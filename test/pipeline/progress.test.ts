@@ -2,7 +2,7 @@
 // so far, then the merge, estimated from the merge time per record that the
 // last run measured; while merging, what is left of that estimate.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MERGE_MS_PER_RECORD, progressView } from '../../src/pipeline/ingest/progress.js';
+import { DEFAULT_MERGE_MS_PER_RECORD, progressView } from '../../src/core/ingest/progress.js';
 
 const counts = { fetched: 0, rejected: 0, retries: 0, fetchMs: null } as const;
 

@@ -2,7 +2,7 @@
 // and the pipeline app (requests by inject) on a fresh database.
 import type { FastifyInstance } from 'fastify';
 import { buildMockApp } from '../../src/mock-server/app.js';
-import { datasetFromRecords, type Dataset } from '../../src/mock-server/dataset.js';
+import { datasetFromRecords, type Dataset } from '../../src/core/mock/dataset.js';
 import { FaultInjector, type FaultSpec } from '../../src/mock-server/faults.js';
 import { buildPipelineApp, type PipelineAppDeps } from '../../src/pipeline/app.js';
 import { createTestDatabase, type TestDatabase } from './db.js';

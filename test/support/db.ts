@@ -2,8 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { createPool } from '../../src/pipeline/db/database.js';
-import { migrate } from '../../src/pipeline/db/migrate.js';
+import { createPool } from '../../src/core/db/database.js';
+import { migrate } from '../../src/core/db/migrate.js';
 
 export interface TestDatabase {
   url: string;

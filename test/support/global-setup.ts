@@ -5,7 +5,7 @@ import { mkdtemp, chmod, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { connectionError, startEmbedded, type EmbeddedServer } from '../../src/pipeline/db/database.js';
+import { connectionError, startEmbedded, type EmbeddedServer } from '../../src/core/db/database.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/core/config.js';
 
 /** tsx's loader by its URL: `--import tsx` would resolve it from the child's working directory. */
 const TSX = import.meta.resolve('tsx');

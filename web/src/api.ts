@@ -5,9 +5,9 @@ import { createParser } from 'eventsource-parser';
 
 // The API's own types, imported for their shape only (erased from the bundle):
 // the dashboard cannot drift from what the routes answer.
-import type { Customer } from '../../src/customer';
-import type { ProgressView } from '../../src/pipeline/ingest/progress';
-import type { RejectedRecord, RunRecord } from '../../src/pipeline/ingest/runs-repository';
+import type { Customer } from '../../src/core/customer';
+import type { ProgressView } from '../../src/core/ingest/progress';
+import type { RejectedRecord, RunRecord } from '../../src/core/ingest/runs-repository';
 
 export type { Customer };
 export type RunProgress = ProgressView;

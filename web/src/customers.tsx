@@ -8,7 +8,7 @@ import { balance, count, orDash } from './format';
 import { Pager } from './pager';
 import { customerHref, intParam, navigate, withParams } from './route';
 
-// `sortable` as the read API allows (SORT_COLUMNS in src/pipeline/db/customer-query.ts: not phone);
+// `sortable` as the read API allows (SORT_COLUMNS in src/core/db/customer-query.ts: not phone);
 // `nullable`: the column can be NULL, which the API sorts first when descending.
 const COLUMNS: { key: keyof Customer; label: string; sortable: boolean; nullable?: boolean; num?: boolean }[] = [
   { key: 'customer_id', label: 'Customer', sortable: true },

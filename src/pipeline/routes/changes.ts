@@ -7,10 +7,10 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { NotFoundError } from '../../http/errors.js';
 import { DEFAULT_LIMIT, DEFAULT_PAGE, PageQuery } from '../../http/paging.js';
-import { customerHistory, listRunChanges } from '../ingest/changes-repository.js';
-import { getRun } from '../ingest/runs-repository.js';
-import { revertRun, type RevertResult } from '../ingest/revert.js';
-import { CHANGE_FIELDS } from '../ingest/loader.js';
+import { customerHistory, listRunChanges } from '../../core/ingest/changes-repository.js';
+import { getRun } from '../../core/ingest/runs-repository.js';
+import { revertRun, type RevertResult } from '../../core/ingest/revert.js';
+import { CHANGE_FIELDS } from '../../core/ingest/loader.js';
 
 export interface ChangesRoutesOptions {
   pool: Pool;

@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Pool } from 'pg';
-import { LIMITS } from '../../customer.js';
+import { LIMITS } from '../../core/customer.js';
 import { BadRequestError, NotFoundError } from '../../http/errors.js';
 import { DEFAULT_LIMIT, MAX_PAGE, PageQuery } from '../../http/paging.js';
-import { isCustomerQuery, queryCustomers, resolveCustomerQuery, SORT_VALUES } from '../db/customer-query.js';
-import { CustomerReader } from '../db/customers-repository.js';
+import { isCustomerQuery, queryCustomers, resolveCustomerQuery, SORT_VALUES } from '../../core/db/customer-query.js';
+import { CustomerReader } from '../../core/db/customers-repository.js';
 
 const CREATED_PATTERN = '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}:\\d{2})?$';
 const DECIMAL_PATTERN = '^-?\\d+(\\.\\d+)?$';

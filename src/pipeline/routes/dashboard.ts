@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
-import { PACKAGE_ROOT } from '../../config.js';
+import { PACKAGE_ROOT } from '../../core/config.js';
 import { sendProblem } from '../../http/errors.js';
 
 export const WEB_ROOT = path.join(PACKAGE_ROOT, 'dist', 'web');

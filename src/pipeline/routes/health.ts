@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Pool } from 'pg';
-import { migrationsApplied } from '../db/migrate.js';
+import { migrationsApplied } from '../../core/db/migrate.js';
 import { HttpError } from '../../http/errors.js';
 
 export const healthRoutes: FastifyPluginAsyncTypebox<{ pool: Pool }> = async (app, { pool }) => {

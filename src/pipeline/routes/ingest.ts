@@ -5,10 +5,10 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { NotFoundError } from '../../http/errors.js';
 import { DEFAULT_LIMIT, DEFAULT_PAGE, PageQuery } from '../../http/paging.js';
-import { runIngest, type IngestOptions, type IngestResult } from '../ingest/ingest.js';
-import { FailedRuns } from '../ingest/failed-runs.js';
-import { progressFromRow, ProgressRegistry, type ProgressView } from '../ingest/progress.js';
-import { getRun, listRejected, listRuns, recentMergeRate, type RunRecord } from '../ingest/runs-repository.js';
+import type { IngestOptions, IngestResult } from '../../core/ingest/ingest.js';
+import { IngestService } from '../../core/ingest/service.js';
+import type { ProgressRegistry } from '../../core/ingest/progress.js';
+import { getRun, listRejected, listRuns, type RunRecord } from '../../core/ingest/runs-repository.js';
 import { streamRunEvents, type RunEventStream, type RunEventsOptions } from './run-events.js';
 
 const Counts = {
@@ -120,66 +120,29 @@ export interface IngestRoutesOptions {
 
 export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = async (app, opts) => {
   const { pool, ingest } = opts;
-  const progress = opts.progress ?? new ProgressRegistry();
+  // The run lifecycle is the engine's (core/ingest/service.ts); these routes translate it.
+  const service = new IngestService({
+    pool,
+    defaults: ingest,
+    logger: app.log as Logger,
+    signal: opts.signal,
+    progress: opts.progress,
+    trackRun: opts.trackRun,
+  });
+  const progress = service.progress;
   const eventOptions: RunEventsOptions = { pool, progress, heartbeatMs: 15_000, pollMs: 1000, minIntervalMs: 100, ...opts.events };
-  // Closing the app cancels its ingests (the shutdown signal usually has already).
-  const closing = new AbortController();
-  const signal = opts.signal ? AbortSignal.any([opts.signal, closing.signal]) : closing.signal;
-  const inFlight = new Set<Promise<void>>();
-  // Failed runs the database could not take when they failed (it was away): written when it is back.
-  const failures = new FailedRuns(pool, app.log as Logger);
   const streams = new Set<RunEventStream>();
+  const launch = (logger: FastifyBaseLogger, options: Partial<IngestOptions> = {}) => service.start(options, logger as Logger);
+  const withProgress = (run: RunRecord) => service.withProgress(run);
 
   app.addSchema(ProgressSchema);
   app.addSchema(RunSchema);
 
-  /** Starts an ingest whose progress this process publishes; `started` resolves with its run id once the lock is held. */
-  const launch = (logger: FastifyBaseLogger, options: Partial<IngestOptions> = {}) => {
-    let runId: number | null = null;
-    let onStarted!: (id: number) => void;
-    const started = new Promise<number>((resolve) => (onStarted = resolve));
-    const run = (opts.trackRun ?? ((r) => r))(runIngest(pool, { ...ingest, ...options }, {
-      logger: logger as Logger,
-      signal,
-      onStarted: (id, mergeMsPerRecord) => {
-        runId = id;
-        progress.started(id, mergeMsPerRecord);
-        onStarted(id);
-      },
-      onProgress: (p) => progress.update(p),
-      failures,
-    }));
-    const settled = run.then(
-      () => {},
-      () => {},
-    ).then(() => {
-      if (runId !== null) progress.ended(runId);
-      inFlight.delete(settled);
-    });
-    inFlight.add(settled);
-    return { run, started };
-  };
-
-  /** A running run's record with this process's live counts merged in. */
-  /**
-   * A running run's record with its progress: this process's live counts
-   * when it runs it, else (another process, another replica) the counts
-   * that run keeps in its row, about a second old.
-   */
-  const withProgress = async (run: RunRecord): Promise<RunRecord & { progress?: ProgressView }> => {
-    if (run.status !== 'running') return run;
-    const live = progress.state(run.id);
-    const p = live.state === 'running' ? live.progress : progressFromRow(run, await recentMergeRate(pool));
-    if (p === null) return run;
-    return { ...run, pages: p.pages_done, fetched: p.records, rejected: p.rejected, retries: p.retries, phase: p.phase, progress: p };
-  };
-
   app.addHook('preClose', async () => {
-    closing.abort(new Error('closing'));
     // Failed runs are recorded, and their streams get their final event, before the pool goes.
-    await Promise.all([...inFlight]);
+    await service.close();
     await Promise.all([...streams].map((s) => s.close()));
-    await failures.close();
+    await service.closeFailures();
   });
 
   app.post(

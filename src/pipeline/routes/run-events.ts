@@ -4,8 +4,8 @@
 // request/response cycle, so the route hijacks the reply.
 import type { FastifyReply } from 'fastify';
 import type { Pool } from 'pg';
-import { progressFromRow, type ProgressRegistry, type ProgressView } from '../ingest/progress.js';
-import { getRun, recentMergeRate, type RunRecord } from '../ingest/runs-repository.js';
+import { progressFromRow, type ProgressRegistry, type ProgressView } from '../../core/ingest/progress.js';
+import { getRun, recentMergeRate, type RunRecord } from '../../core/ingest/runs-repository.js';
 
 export interface RunEventsOptions {
   pool: Pool;

@@ -4,7 +4,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
-import { PACKAGE_ROOT } from '../../config.js';
+import { PACKAGE_ROOT } from '../config.js';
 
 export const MIGRATIONS_DIR = path.join(PACKAGE_ROOT, 'migrations');
 const MIGRATION_LOCK = 7_240_001;

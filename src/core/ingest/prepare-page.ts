@@ -5,7 +5,7 @@
 // ingest's thread: on 2 cores, worker threads made the fetch phase of an
 // unchanged 200k re-ingest slower, not faster (1.15–1.35 s in-thread, 1.85 s
 // with 2 workers, before the scan; commit ac2794e removed them).
-import { validateCustomer } from '../../customer.js';
+import { validateCustomer } from '../customer.js';
 import { rejectedRow, stagingRow } from './loader.js';
 import { scanPage } from './page-scan.js';
 import { recordSpans, recordText } from './record-spans.js';

@@ -6,8 +6,8 @@
 // payload and reasons) so that no page is ever held back in memory.
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { ValidCustomer } from '../../customer.js';
-import { FIELD_TABLE, FIELDS, KEY_FIELD, stagingType, type Field, type FieldSpec } from '../../fields.js';
+import type { ValidCustomer } from '../customer.js';
+import { FIELD_TABLE, FIELDS, KEY_FIELD, stagingType, type Field, type FieldSpec } from '../fields.js';
 
 /** What COPY fills: one chunk of the run's records, valid and rejected. */
 export const CHUNK_TABLE = 'ingest_chunk';

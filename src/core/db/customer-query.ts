@@ -18,7 +18,7 @@
 //   the NULLs then the non-NULL keys. Each row is in exactly one segment.
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
-import { isValidDate, isValidTimestamp, type Customer } from '../../customer.js';
+import { isValidDate, isValidTimestamp, type Customer } from '../customer.js';
 import { COLUMNS } from './customers-repository.js';
 
 export const SORT_COLUMNS = [

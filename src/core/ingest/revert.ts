@@ -4,7 +4,7 @@
 // ingests (the same advisory lock).
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import { HttpError, NotFoundError } from '../../http/errors.js';
+import { DomainError, NotFoundError } from '../errors.js';
 import { refreshPageAnchors } from '../db/customers-repository.js';
 import { revertConflicts } from './changes-repository.js';
 import { IngestConflictError, type IngestResult } from './ingest.js';
@@ -18,13 +18,14 @@ export interface RevertResult extends IngestResult {
 export type RevertRefusal = 'not_succeeded' | 'dry_run' | 'already_reverted' | 'pruned' | 'conflict';
 
 /** 409: the run cannot be reverted; `reason` says why. */
-export class RevertRefusedError extends HttpError {
+export class RevertRefusedError extends DomainError {
+  override name = 'RevertRefusedError';
   constructor(
     readonly reason: RevertRefusal,
     message: string,
     extra: Record<string, unknown> = {},
   ) {
-    super(409, message, { reason, ...extra });
+    super('refused', message, { reason, ...extra });
   }
 }
 
@@ -103,7 +104,7 @@ export async function revertRun(
     return result;
   } catch (err) {
     // A connection whose query failed (not a refusal) is not reused.
-    if (!(err instanceof HttpError)) broken = err as Error;
+    if (!(err instanceof DomainError)) broken = err as Error;
     await client.query('ROLLBACK').catch(() => {});
     throw err;
   } finally {

@@ -3,8 +3,8 @@
 // of the server's session) can shift them.
 import DataLoader from 'dataloader';
 import type { Pool } from 'pg';
-import type { Customer } from '../../customer.js';
-import { FIELD_TABLE, readBack } from '../../fields.js';
+import type { Customer } from '../customer.js';
+import { FIELD_TABLE, readBack } from '../fields.js';
 
 /** The read API's columns in the seed's JSON forms (also used by customer-query.ts), from the field table. */
 export const COLUMNS = FIELD_TABLE.map((f) => readBack(f)).join(', ');

@@ -2,7 +2,7 @@
 // customer's history, and what stands in the way of a revert. SQL only.
 // Written by loader.ts (INGEST_CHANGES_SQL, REVERT_CHANGES_SQL).
 import type { Pool, PoolClient } from 'pg';
-import type { Customer } from '../../customer.js';
+import type { Customer } from '../customer.js';
 import { CHANGE_FIELDS } from './loader.js';
 import type { RunRecord } from './runs-repository.js';
 

@@ -2,7 +2,9 @@
 // one at a time across every process on the database.
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import { HttpError } from '../../http/errors.js';
+import { DomainError, IngestConflictError, IngestFailedError } from '../errors.js';
+
+export { IngestConflictError, IngestFailedError } from '../errors.js';
 import { SourceClient, SourceError, type RetryPolicy } from './source-client.js';
 import { MassDeleteError, StagingWriter, mergeStaging, type ChangeOptions } from './loader.js';
 import { preparePage, type PreparedPage } from './prepare-page.js';
@@ -83,27 +85,16 @@ export interface IngestProgress {
   fetchMs: number | null;
 }
 
-export class IngestConflictError extends HttpError {
-  constructor(runId: number | null) {
-    super(409, `An ingest is already running${runId === null ? '' : ` (run ${runId})`}`, { run_id: runId });
-  }
-}
-
-/** 409: the mass-delete guard refused the run; nothing of it was written. */
-export class MassDeleteRefusedError extends HttpError {
+/** The mass-delete guard refused the run; nothing of it was written. */
+export class MassDeleteRefusedError extends DomainError {
+  override name = 'MassDeleteRefusedError';
   constructor(err: MassDeleteError, runId: number) {
-    super(409, `Ingest refused: ${err.message}`, {
+    super('refused', `Ingest refused: ${err.message}`, {
       run_id: runId,
       would_delete: err.wouldDelete,
       stored: err.stored,
       max_percent: err.maxPercent,
     });
-  }
-}
-
-export class IngestFailedError extends HttpError {
-  constructor(status: 502 | 503, message: string, runId: number) {
-    super(status, message, { run_id: runId });
   }
 }
 
@@ -138,8 +129,8 @@ export async function recoverAbandonedRuns(pool: Pool): Promise<number> {
 
 /**
  * Pulls every page of the source and merges it into `customers`.
- * Throws IngestConflictError (409) when another ingest holds the lock, and
- * IngestFailedError (502 source / 503 database) when the run fails; the run
+ * Throws IngestConflictError when another ingest holds the lock, and
+ * IngestFailedError (source_failed, database_failed or cancelled) when the run fails; the run
  * is recorded either way.
  */
 export async function runIngest(
@@ -201,8 +192,8 @@ export async function runIngest(
       await client.query('ROLLBACK').catch(() => {});
       release();
     }
-    if (err instanceof HttpError) throw err;
-    throw new HttpError(503, `database unavailable: ${(err as Error).message}`);
+    if (err instanceof DomainError) throw err;
+    throw new DomainError('database_unavailable', `database unavailable: ${(err as Error).message}`);
   }
 
   const counts = emptyCounts();
@@ -315,7 +306,7 @@ export async function runIngest(
     // The database's own words stay in the run record and the log (the
     // operator's), not in the answer to whoever called.
     const answer = dbError ? `the database failed; details are in run ${runId}` : message;
-    throw new IngestFailedError(dbError || cancelled ? 503 : 502, `Ingest failed: ${answer}`, runId);
+    throw new IngestFailedError(cancelled ? 'cancelled' : dbError ? 'database_failed' : 'source_failed', `Ingest failed: ${answer}`, runId);
   } finally {
     ctx.signal?.removeEventListener('abort', onOuterAbort);
     await source.close();

@@ -21,8 +21,8 @@
 // payload if rejected), to the same function parsePage() uses per record;
 // anything wrong with the page's structure gives null. test/pipeline/prepare-page.test.ts holds the two to the same output
 // on generated, seed and mutated pages.
-import { EMAIL_RE, FIELDS, fastDate, fastTimestamp } from '../../customer.js';
-import { FIELD_TABLE } from '../../fields.js';
+import { EMAIL_RE, FIELDS, fastDate, fastTimestamp } from '../customer.js';
+import { FIELD_TABLE } from '../fields.js';
 
 /** One record the scan did not accept, as parsePage() would make its row (`source`: the record's own text). */
 export type RecordRow = (page: number, pos: number, raw: unknown, source: () => string) => { row: string; rejected: boolean };

@@ -4,9 +4,10 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FaultSpecError, parseFaultSpec, type FaultSpec } from './mock-server/fault-spec.js';
+import { FaultSpecError, parseFaultSpec, type FaultSpec } from './mock/fault-spec.js';
 
-export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// This file is src/core/config.ts (dist/core/config.js once built): the package is two levels up.
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -177,7 +178,7 @@ export const SETTINGS = {
   MOCK_FAULTS: {
     group: 'mock', key: 'faults',
     description:
-      'Faults the mock injects into /api/customers: key=value pairs separated by ",", e.g. "errorRate=0.1,rateLimitEvery=20,seed=7" (keys in src/mock-server/fault-spec.ts); empty = none',
+      'Faults the mock injects into /api/customers: key=value pairs separated by ",", e.g. "errorRate=0.1,rateLimitEvery=20,seed=7" (keys in src/core/mock/fault-spec.ts); empty = none',
     default: null,
     parse: faultSpec,
   },
