@@ -131,6 +131,13 @@ export const SETTINGS = {
     default: null,
     parse: optionalUrl(['postgres:', 'postgresql:']),
   },
+  DATABASE_READ_URL: {
+    group: 'database', key: 'readUrl',
+    description:
+      'A streaming replica of DATABASE_URL for the read API (customers, run records); empty = reads on DATABASE_URL. Reads fall back to the primary while it is down',
+    default: null,
+    parse: optionalUrl(['postgres:', 'postgresql:']),
+  },
   EMBEDDED_PG_PORT: {
     group: 'database', key: 'embeddedPort',
     description: 'Port of the embedded PostgreSQL',

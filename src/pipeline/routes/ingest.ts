@@ -98,7 +98,13 @@ const AcceptedSchema = Type.Object({
 });
 
 export interface IngestRoutesOptions {
+  /** The primary: the ingest, the 409's lock lookup, the event streams of runs. */
   pool: Pool;
+  /**
+   * The run records' reads (lists, a run, its rejected records): a replica's
+   * pool when there is one; default `pool`.
+   */
+  readPool?: Pool;
   ingest: IngestOptions;
   /** Aborted at shutdown: ingests in flight stop and roll back. */
   signal?: AbortSignal;
@@ -111,6 +117,14 @@ export interface IngestRoutesOptions {
 
 export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = async (app, opts) => {
   const { pool, ingest } = opts;
+  const readPool = opts.readPool ?? pool;
+  /**
+   * A run by id from the read pool; one it does not have yet is looked up on
+   * the primary: the run just started (its 202's Location) may not have
+   * reached a lagging replica.
+   */
+  const findRun = async (id: number): Promise<RunRecord | null> =>
+    (await getRun(readPool, id)) ?? (readPool === pool ? null : await getRun(pool, id));
   const progress = opts.progress ?? new ProgressRegistry();
   const eventOptions: RunEventsOptions = { pool, progress, heartbeatMs: 15_000, pollMs: 1000, minIntervalMs: 100, ...opts.events };
   // Closing the app cancels its ingests (the shutdown signal usually has already).
@@ -160,7 +174,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
   const withProgress = async (run: RunRecord): Promise<RunRecord & { progress?: ProgressView }> => {
     if (run.status !== 'running') return run;
     const live = progress.state(run.id);
-    const p = live.state === 'running' ? live.progress : progressFromRow(run, await recentMergeRate(pool));
+    const p = live.state === 'running' ? live.progress : progressFromRow(run, await recentMergeRate(readPool));
     if (p === null) return run;
     return { ...run, pages: p.pages_done, fetched: p.records, rejected: p.rejected, retries: p.retries, phase: p.phase, progress: p };
   };
@@ -223,7 +237,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
     },
     async (request) => {
       const { page = DEFAULT_PAGE, limit = DEFAULT_LIMIT } = request.query;
-      const { data, total } = await listRuns(pool, page, limit);
+      const { data, total } = await listRuns(readPool, page, limit);
       return { data: await Promise.all(data.map(withProgress)), total, page, limit };
     },
   );
@@ -238,7 +252,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
       },
     },
     async (request) => {
-      const run = await getRun(pool, request.params.id);
+      const run = await findRun(request.params.id);
       if (!run) throw new NotFoundError(`Run ${request.params.id} not found`);
       return withProgress(run);
     },
@@ -262,6 +276,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
       },
     },
     async (request, reply) => {
+      // The primary: a stream follows a run as it is written (its row, its end), which a replica shows late.
       const run = await getRun(pool, request.params.id);
       if (!run) throw new NotFoundError(`Run ${request.params.id} not found`);
       const stream = streamRunEvents(reply, run, eventOptions);
@@ -287,8 +302,8 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
     },
     async (request) => {
       const { page = DEFAULT_PAGE, limit = DEFAULT_LIMIT } = request.query;
-      if (!(await getRun(pool, request.params.id))) throw new NotFoundError(`Run ${request.params.id} not found`);
-      return { ...(await listRejected(pool, request.params.id, page, limit)), page, limit };
+      if (!(await findRun(request.params.id))) throw new NotFoundError(`Run ${request.params.id} not found`);
+      return { ...(await listRejected(readPool, request.params.id, page, limit)), page, limit };
     },
   );
 };
