@@ -155,6 +155,9 @@ function boundQueries(pool: pg.Pool, timeouts: PoolTimeouts): void {
     } catch (err) {
       // A connection whose ROLLBACK fails (it was lost) is not pooled again.
       await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+      // A statement that cannot run in a transaction block (CREATE DATABASE,
+      // VACUUM: 25001, refused before it ran) runs as it is, unbounded.
+      if ((err as { code?: unknown }).code === '25001' && !broken) return await client.query(config, values);
       throw err;
     } finally {
       client.release(broken);
