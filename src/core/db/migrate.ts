@@ -13,40 +13,51 @@ export async function listMigrations(dir = MIGRATIONS_DIR): Promise<string[]> {
   return (await readdir(dir)).filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f)).sort();
 }
 
-/** Applies what is not applied yet; returns the names applied now. */
+/**
+ * Applies what is not applied yet; returns the names applied now. Each
+ * migration is one transaction that holds everything it needs: the advisory
+ * lock other processes queue on (pg_advisory_xact_lock), no read timeouts (a
+ * migration may build an index over every row, and waits for another
+ * process's migrations). Nothing is left on the connection — behind PgBouncer
+ * in transaction mode, a session lock or SET would stay on a server
+ * connection that serves other clients next.
+ */
 export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<string[]> {
   const files = await listMigrations(dir);
   const client = await pool.connect();
   const applied: string[] = [];
+  let broken: Error | undefined;
   try {
-    // A migration may build an index over every row, and waits for another
-    // process's migrations: the pool's read timeouts are not for it. The
-    // session's settings go with the connection (released as broken below).
-    await client.query('SET statement_timeout = 0; SET lock_timeout = 0');
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
-      name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
-    const done = new Set((await client.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name));
-    for (const file of files) {
-      if (done.has(file)) continue;
-      const sql = await readFile(path.join(dir, file), 'utf8');
+    for (;;) {
       await client.query('BEGIN');
       try {
-        await client.query(sql);
+        await client.query(`SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)`);
+        await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+        await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+          name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+        const done = new Set((await client.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name));
+        const file = files.find((f) => !done.has(f));
+        if (file === undefined) {
+          await client.query('COMMIT');
+          return applied;
+        }
+        const sql = await readFile(path.join(dir, file), 'utf8');
+        try {
+          await client.query(sql);
+        } catch (err) {
+          throw new Error(`migration ${file} failed: ${(err as Error).message}`);
+        }
         await client.query('INSERT INTO schema_migrations (name) VALUES ($1)', [file]);
         await client.query('COMMIT');
+        applied.push(file);
       } catch (err) {
-        await client.query('ROLLBACK');
-        throw new Error(`migration ${file} failed: ${(err as Error).message}`);
+        await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+        throw err;
       }
-      applied.push(file);
     }
   } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
-    // Closed rather than pooled: no later query inherits the lifted timeouts.
-    client.release(true);
+    client.release(broken);
   }
-  return applied;
 }
 
 /** True when every committed migration is applied (readiness). */

@@ -107,7 +107,13 @@ const AcceptedSchema = Type.Object({
 });
 
 export interface IngestRoutesOptions {
+  /** The primary: the ingest, the 409's lock lookup, the event streams of runs. */
   pool: Pool;
+  /**
+   * The run records' reads (lists, a run, its rejected records): a replica's
+   * pool when there is one; default `pool`.
+   */
+  readPool?: Pool;
   ingest: IngestOptions;
   /** Aborted at shutdown: ingests in flight stop and roll back. */
   signal?: AbortSignal;
@@ -120,6 +126,14 @@ export interface IngestRoutesOptions {
 
 export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = async (app, opts) => {
   const { pool, ingest } = opts;
+  const readPool = opts.readPool ?? pool;
+  /**
+   * A run by id from the read pool; one it does not have yet is looked up on
+   * the primary: the run just started (its 202's Location) may not have
+   * reached a lagging replica.
+   */
+  const findRun = async (id: number): Promise<RunRecord | null> =>
+    (await getRun(readPool, id)) ?? (readPool === pool ? null : await getRun(pool, id));
   // The run lifecycle is the engine's (core/ingest/service.ts); these routes translate it.
   const service = new IngestService({
     pool,
@@ -215,7 +229,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
     },
     async (request) => {
       const { page = DEFAULT_PAGE, limit = DEFAULT_LIMIT } = request.query;
-      const { data, total } = await listRuns(pool, page, limit);
+      const { data, total } = await listRuns(readPool, page, limit);
       return { data: await Promise.all(data.map(withProgress)), total, page, limit };
     },
   );
@@ -230,7 +244,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
       },
     },
     async (request) => {
-      const run = await getRun(pool, request.params.id);
+      const run = await findRun(request.params.id);
       if (!run) throw new NotFoundError(`Run ${request.params.id} not found`);
       return withProgress(run);
     },
@@ -254,6 +268,7 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
       },
     },
     async (request, reply) => {
+      // The primary: a stream follows a run as it is written (its row, its end), which a replica shows late.
       const run = await getRun(pool, request.params.id);
       if (!run) throw new NotFoundError(`Run ${request.params.id} not found`);
       const stream = streamRunEvents(reply, run, eventOptions);
@@ -279,8 +294,8 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
     },
     async (request) => {
       const { page = DEFAULT_PAGE, limit = DEFAULT_LIMIT } = request.query;
-      if (!(await getRun(pool, request.params.id))) throw new NotFoundError(`Run ${request.params.id} not found`);
-      return { ...(await listRejected(pool, request.params.id, page, limit)), page, limit };
+      if (!(await findRun(request.params.id))) throw new NotFoundError(`Run ${request.params.id} not found`);
+      return { ...(await listRejected(readPool, request.params.id, page, limit)), page, limit };
     },
   );
 };
