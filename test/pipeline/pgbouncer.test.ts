@@ -83,7 +83,11 @@ describe.skipIf(withoutPgBouncer())('through PgBouncer in transaction mode', () 
     try {
       const applied = await Promise.all(pools.map((p) => migrate(p)));
       expect(applied.flat().sort()).toEqual(await listMigrations());
-      const locks = await fresh.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'`);
+      // pg_locks is the whole server's: other test files' ingests hold advisory locks in their own databases.
+      const locks = await fresh.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      );
       expect(locks.rows[0]!.n).toBe(0);
     } finally {
       await Promise.all(pools.map((p) => p.end()));
