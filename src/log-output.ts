@@ -76,7 +76,7 @@ export class LogOutput {
     this.writing = true;
     const rest = (chunk: Buffer) =>
       write(this.fd, chunk, 0, chunk.length, null, (err, n) => {
-        if (err && (err as NodeJS.ErrnoException).code === 'EAGAIN') {
+        if (err?.code === 'EAGAIN') {
           setTimeout(() => rest(chunk), 20).unref();
           return;
         }

@@ -40,7 +40,7 @@ function tolerateClosedOutput(): void {
 
 export async function serve(mode: Mode): Promise<void> {
   let config: Config;
-  let dotEnv: string | null = null;
+  let dotEnv: string | null;
   try {
     dotEnv = readDotEnv();
     config = loadConfig();

@@ -34,7 +34,7 @@ async function on<T>(config: Config, opts: Options, remote: (c: PipelineClient) 
   }
 }
 
-const show = (v: unknown) => (v === null || v === undefined ? '∅' : typeof v === 'string' ? v : String(v));
+const show = (v: unknown) => (v === null || v === undefined ? '∅' : typeof v === 'string' ? v : JSON.stringify(v));
 
 /** What changed, one line a field: `email: old → new` (an insert or a delete shows the one side it has). */
 function described(c: Pick<CustomerChange, 'change' | 'fields' | 'before' | 'after'>): string {

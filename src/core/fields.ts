@@ -52,7 +52,7 @@ export type Field = (typeof FIELD_TABLE)[number]['name'];
 export const FIELDS: readonly Field[] = FIELD_TABLE.map((f) => f.name);
 
 /** The key of a record: the first field. */
-export const KEY_FIELD: Field = 'customer_id';
+export const KEY_FIELD = 'customer_id' satisfies Field;
 
 /** numeric(15,2): at most 13 digits before the point. */
 export const MONEY_ABS_BELOW = 1e13;

@@ -129,7 +129,7 @@ describe('GET /api/customers with filters, sort and cursor', () => {
 
   const get = async (params: Record<string, string | number>) => {
     const qs = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)] as [string, string]));
-    return pipeline.app.inject(`/api/customers?${qs}`);
+    return pipeline.app.inject(`/api/customers?${qs.toString()}`);
   };
   const ok = async (params: Record<string, string | number>) => {
     const res = await get(params);

@@ -26,7 +26,7 @@ async function setup(dataset: Dataset | unknown[], config: Parameters<typeof bui
 
 /** A dataset whose announced total differs from the records it really has. */
 function lyingTotal(real: Dataset, announced: number): Dataset {
-  return { size: announced, slice: (a, b) => real.slice(a, Math.min(b, real.size)), get: real.get };
+  return { size: announced, slice: (a, b) => real.slice(a, Math.min(b, real.size)), get: (id) => real.get(id) };
 }
 
 describe('POST /api/ingest paging', () => {

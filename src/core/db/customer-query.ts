@@ -336,5 +336,5 @@ export async function queryCustomers(pool: Pool, query: CustomerQuery): Promise<
   const page = rows.slice(0, query.limit);
   const last = rows[page.length - 1]!;
   const nextCursor = rows.length > query.limit ? encodeCursor(query, query.page + 1, last.sort_key, last.customer_id) : null;
-  return { data: page.map(({ total: _t, sort_key: _k, ...c }) => c as Customer), total, nextCursor };
+  return { data: page.map(({ total: _t, sort_key: _k, ...c }) => c), total, nextCursor };
 }

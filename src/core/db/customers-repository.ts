@@ -95,7 +95,7 @@ export class CustomerReader {
     for (const { k, total, ...c } of rows) {
       const answer = answers[Number(k) - 1]!;
       answer.total = Number(total);
-      if (c.customer_id !== null) answer.data.push(c as Customer);
+      if (c.customer_id !== null) answer.data.push(c);
     }
     const byKey = new Map(distinct.map((k, i) => [k, answers[i]!]));
     // Requests that asked for the same page share its rows (read-only once answered).

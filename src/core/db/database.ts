@@ -355,6 +355,7 @@ export async function startEmbedded(opts: { dataDir: string; port: number; logge
       throw new Error(
         `embedded PostgreSQL did not start on port ${port} (data in ${dataDir}): is another one running there? ` +
           `Set EMBEDDED_PG_PORT, or DATABASE_URL to use a server. ${err instanceof Error ? err.message : ''}`.trim(),
+        { cause: err },
       );
     }
   };

@@ -45,7 +45,7 @@ export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<stri
         try {
           await client.query(sql);
         } catch (err) {
-          throw new Error(`migration ${file} failed: ${(err as Error).message}`);
+          throw new Error(`migration ${file} failed: ${(err as Error).message}`, { cause: err });
         }
         await client.query('INSERT INTO schema_migrations (name) VALUES ($1)', [file]);
         await client.query('COMMIT');

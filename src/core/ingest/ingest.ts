@@ -219,7 +219,7 @@ export async function runIngest(
   let pagesExpected: number | null = null;
   let fetchMs: number | null = null;
   const progress = (phase: RunPhase): IngestProgress => ({
-    runId: runId!,
+    runId,
     pages: counts.pages,
     fetched: counts.fetched,
     rejected: counts.rejected,
@@ -410,7 +410,8 @@ async function readPages(
   let highestFull = 1; // pages 1..highestFull all came back full
   const fullPages = new Set<number>();
   let inFlight = 0;
-  let failure: unknown = null;
+  // Set by the workers' callbacks: an object, so the checks below are not narrowed away.
+  const stop: { failure: Error | null } = { failure: null };
   let waiters: (() => void)[] = [];
   const progressed = () => {
     const w = waiters;
@@ -419,7 +420,7 @@ async function readPages(
   };
 
   const worker = async () => {
-    while (!abort.signal.aborted && failure === null) {
+    while (!abort.signal.aborted && stop.failure === null) {
       const p = next;
       if (p > endPage) return;
       // Up to the page `total` says is the last (one more when that page is
@@ -462,15 +463,15 @@ async function readPages(
     Array.from({ length: opts.concurrency }, () =>
       worker().catch((err: unknown) => {
         // The first failure stops every worker; the others end quietly.
-        if (failure === null) {
-          failure = err;
+        if (stop.failure === null) {
+          stop.failure = err instanceof Error ? err : new Error(String(err));
           abort.abort(err);
         }
         progressed();
       }),
     ),
   );
-  if (failure !== null) throw failure;
+  if (stop.failure !== null) throw stop.failure;
   // Stopped between requests (shutdown or out of time, while pages were
   // being prepared or staged): the workers end quietly, and a run that did
   // not read every page must not be merged.

@@ -77,7 +77,7 @@ SELECT page, pos, customer_id, ${DATA_COLUMNS}, payload, reasons FROM s WHERE NO
 export const CLASSIFY_CHUNK_SQL = `${CLASSIFY_SQL};\nTRUNCATE ${CHUNK_TABLE}`;
 
 /** The fields of a change's images, in the order of customer_image: bit i of `fields` is CHANGE_FIELDS[i]. */
-export const CHANGE_FIELDS = DATA_FIELDS.map((f) => f.name) as Exclude<Field, typeof KEY_FIELD>[];
+export const CHANGE_FIELDS: Exclude<Field, typeof KEY_FIELD>[] = DATA_FIELDS.map((f) => f.name);
 export type ChangeField = (typeof CHANGE_FIELDS)[number];
 
 const list = (col: (f: ChangeField) => string) => CHANGE_FIELDS.map(col).join(', ');
@@ -348,6 +348,11 @@ export class StagingWriter {
   /** Set when the rows are all written (finish) or the run is stopped (abort). */
   private closed = false;
   private failure: Error | null = null;
+
+  /** The first failure of a COPY or a classification, thrown to the writer. */
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
   /** The drainer, when it waits for rows. */
   private wakeDrainer: (() => void) | null = null;
   /** Writers waiting for room in the buffer. */
@@ -379,7 +384,7 @@ export class StagingWriter {
 
   /** Writes `records` rows (COPY text as UTF-8 bytes); resolves when the buffer can take more. */
   async write(rows: Uint8Array, records: number): Promise<void> {
-    if (this.failure) throw this.failure;
+    this.throwIfFailed();
     if (rows.length === 0) return;
     this.pending.push({ rows, records });
     this.pendingBytes += rows.length;
@@ -387,16 +392,16 @@ export class StagingWriter {
     while (this.pendingBytes >= BUFFER_BYTES && !this.failure) {
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     }
-    if (this.failure) throw this.failure;
+    this.throwIfFailed();
   }
 
   /** Ends the last chunk's COPY and classifies it: the run's records are all staged. */
   async finish(): Promise<void> {
-    if (this.failure) throw this.failure;
+    this.throwIfFailed();
     this.closed = true;
     this.wakeDrainer?.();
     await this.drainer;
-    if (this.failure) throw this.failure;
+    this.throwIfFailed();
   }
 
   /**
@@ -457,7 +462,7 @@ export class StagingWriter {
         item = more;
       }
       await ended(copy);
-      if (this.failure) throw this.failure;
+      this.throwIfFailed();
       await this.client.query(CLASSIFY_CHUNK_SQL);
     }
   }
