@@ -1,10 +1,11 @@
 // One run: its status, times, counts and error in full; while it runs, its
 // live progress from the event stream; links to its rejected records; its
-// change set as a diff (changes.tsx).
+// change set as a diff (changes.tsx) and the revert (revert.tsx).
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, followRun, getJson, type Run, type RunProgress } from './api';
 import { ChangeSet } from './changes';
 import { count, duration } from './format';
+import { RevertPanel } from './revert';
 import { runHref } from './route';
 import { Counts, ProgressView, RunTags, Status } from './runs';
 import { Time } from './time';
@@ -146,6 +147,7 @@ function RunPanel(props: { runId: number; run: Run | null; shown: Run | null; ru
               <span class="muted">{running ? 'No record rejected so far.' : 'This run rejected no record.'}</span>
             )}
           </p>
+          <RevertPanel run={shown} onReverted={props.onReverted} />
         </>
       )}
     </section>
