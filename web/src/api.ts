@@ -12,12 +12,45 @@ import type { RejectedRecord, RunRecord } from '../../src/core/ingest/runs-repos
 export type { Customer };
 export type RunProgress = ProgressView;
 export type Rejected = RejectedRecord;
-/**
- * A run record as GET /api/ingest/runs/:id answers it: with live progress
- * while it runs. `deleted` is not in the API yet (the change-set feature adds
- * it): the views show it only where a run has it.
- */
-export type Run = RunRecord & { progress?: ProgressView; deleted?: number };
+/** A run record as GET /api/ingest/runs/:id answers it: with live progress while it runs. */
+export type Run = RunRecord & { progress?: ProgressView };
+
+export type ChangeKind = 'insert' | 'update' | 'delete';
+/** A field of a change set's images (every field but the key). */
+export type ChangeField = Exclude<keyof Customer, 'customer_id'>;
+
+/** One customer's change in a run (GET /api/ingest/runs/:id/changes). */
+export interface Change {
+  customer_id: string;
+  change: ChangeKind;
+  /** The fields whose values differ between before and after. */
+  fields: ChangeField[];
+  /** Null for an insert. */
+  before: Customer | null;
+  /** Null for a delete. */
+  after: Customer | null;
+}
+
+export interface ChangesPage extends Page<Change> {
+  run_id: number;
+  dry_run: boolean;
+  changes_pruned_at: string | null;
+}
+
+/** One run that changed a customer (GET /api/customers/:id/history), newest first. */
+export interface HistoryEntry extends Omit<Change, 'customer_id'> {
+  run_id: number;
+  at: string | null;
+}
+
+/** What a revert answers (POST /api/ingest/runs/:id/revert). */
+export interface RevertResult {
+  run_id: number;
+  reverts: number;
+  inserted: number;
+  updated: number;
+  deleted: number;
+}
 
 export interface Page<T> {
   data: T[];
@@ -66,11 +99,21 @@ export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T>
   return (await res.json()) as T;
 }
 
-/** Starts an asynchronous ingest; resolves with its run id once the run holds the lock. */
-export async function startIngest(): Promise<number> {
-  const res = await fetch('/api/ingest?mode=async', { method: 'POST', headers: headers() });
+/**
+ * Starts an asynchronous ingest (a dry run: the whole run, nothing written to
+ * customers); resolves with its run id once the run holds the lock.
+ */
+export async function startIngest(opts: { dryRun?: boolean } = {}): Promise<number> {
+  const res = await fetch(`/api/ingest?mode=async${opts.dryRun ? '&dry_run=true' : ''}`, { method: 'POST', headers: headers() });
   if (res.status !== 202) throw await failure(res);
   return ((await res.json()) as { run_id: number }).run_id;
+}
+
+/** Reverts a run (a run of its own); a refusal is an ApiError 409 whose body has `reason`. */
+export async function revertRun(id: number): Promise<RevertResult> {
+  const res = await fetch(`/api/ingest/runs/${id}/revert`, { method: 'POST', headers: { accept: 'application/json', ...headers() } });
+  if (!res.ok) throw await failure(res);
+  return (await res.json()) as RevertResult;
 }
 
 export type RunEvent = { type: 'progress'; progress: RunProgress } | { type: 'done' | 'failed'; run: Run };

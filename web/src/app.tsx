@@ -59,7 +59,7 @@ export function App() {
       </header>
       <main>
         {route.view === 'runs' && <RunsView params={route.params} />}
-        {route.view === 'run' && <RunView key={route.runId} runId={route.runId} />}
+        {route.view === 'run' && <RunView key={route.runId} runId={route.runId} params={route.params} atChanges={route.atChanges} />}
         {route.view === 'rejected' && <RejectedView runId={route.runId} />}
         {route.view === 'customers' && <CustomersView params={route.params} />}
         {route.view === 'customer' && <CustomerView key={route.customerId} customerId={route.customerId} />}

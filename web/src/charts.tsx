@@ -8,16 +8,8 @@ import type { Run } from './api';
 import { count, duration, when } from './format';
 import { runHref } from './route';
 
-/** The outcome series of the stacked bars, bottom up. `deleted` shows only once runs carry it. */
+/** The outcome series of the stacked bars, bottom up. */
 export const OUTCOME_SERIES = ['inserted', 'updated', 'unchanged', 'deleted', 'rejected'] as const;
-type Outcome = (typeof OUTCOME_SERIES)[number];
-
-const outcomeOf = (run: Run, s: Outcome): number | undefined => (s === 'deleted' ? run.deleted : run[s]);
-
-/** The series some run has (deleted is left out while no run reports it). */
-export function outcomeSeries(runs: Run[]): Outcome[] {
-  return OUTCOME_SERIES.filter((s) => s !== 'deleted' || runs.some((r) => typeof r.deleted === 'number'));
-}
 
 /** Records per second of a finished run: what it fetched over its wall time. */
 export function recordsPerSecond(run: Run): number | null {
@@ -132,9 +124,10 @@ function LineChart(props: { runs: Run[]; width: number; value: (r: Run) => numbe
   );
 }
 
-function OutcomeBars({ runs, width, series }: { runs: Run[]; width: number; series: Outcome[] }) {
+function OutcomeBars({ runs, width }: { runs: Run[]; width: number }) {
+  const series = OUTCOME_SERIES;
   const height = 200;
-  const totals = runs.map((r) => series.reduce((sum, s) => sum + (outcomeOf(r, s) ?? 0), 0));
+  const totals = runs.map((r) => series.reduce((sum, s) => sum + r[s], 0));
   const ticks = niceTicks(Math.max(0, ...totals));
   const top = ticks[ticks.length - 1]!;
   const plotH = height - M.top - M.bottom;
@@ -144,14 +137,15 @@ function OutcomeBars({ runs, width, series }: { runs: Run[]; width: number; seri
     <Frame width={width} height={height} runs={runs} ticks={ticks} tickLabel={(v) => short.format(v)} label="Records per run by outcome" testid="chart-outcomes">
       {runs.map((r, i) => {
         let base = 0;
-        const title = `Run #${r.id} (${r.status}${r.status === 'failed' ? ': nothing merged' : ''}), ${when(r.started_at)}\n${series.map((s) => `${s}: ${count(outcomeOf(r, s) ?? 0)}`).join('\n')}`;
+        const tags = `${r.dry_run ? ', a dry run: nothing written' : ''}${r.reverts !== null ? `, the revert of #${r.reverts}` : ''}`;
+        const title = `Run #${r.id} (${r.status}${r.status === 'failed' ? ': nothing merged' : ''}${tags}), ${when(r.started_at)}\n${series.map((s) => `${s}: ${count(r[s])}`).join('\n')}`;
         return (
-          <a key={r.id} href={runHref(r.id)} class="bar-run" data-run={r.id}>
+          <a key={r.id} href={runHref(r.id)} class={`bar-run${r.dry_run ? ' dry' : ''}`} data-run={r.id}>
             <title>{title}</title>
             {/* The whole slot is the link's target, not only the coloured part. */}
             <rect class="hit" x={M.left + i * slot} y={M.top} width={slot} height={plotH} />
             {series.map((s) => {
-              const n = outcomeOf(r, s) ?? 0;
+              const n = r[s];
               if (n <= 0) return null;
               const h = (n / top) * plotH;
               const rect = <rect key={s} class={`s-${s}`} data-series={s} x={M.left + i * slot + (slot - barW) / 2} y={M.top + plotH - ((base + n) / top) * plotH} width={barW} height={h} />;
@@ -167,10 +161,10 @@ function OutcomeBars({ runs, width, series }: { runs: Run[]; width: number; seri
   );
 }
 
-function Legend({ series }: { series: Outcome[] }) {
+function Legend() {
   return (
     <ul class="legend">
-      {series.map((s) => (
+      {OUTCOME_SERIES.map((s) => (
         <li key={s}>
           <span class={`swatch s-${s}`} />
           {s}
@@ -190,7 +184,6 @@ export function RunCharts({ runs: newestFirst }: { runs: Run[] }) {
 function Charts({ finished }: { finished: Run[] }) {
   const [ref, width] = useWidth<HTMLDivElement>();
   const [halfRef, half] = useWidth<HTMLDivElement>();
-  const series = outcomeSeries(finished);
   const tip = (r: Run) => `Run #${r.id} (${r.status}), ${when(r.started_at)}\n${duration(r.duration_ms)}, ${count(Math.round(recordsPerSecond(r) ?? 0))} records/s`;
   return (
     <div class="charts" data-testid="run-charts">
@@ -208,10 +201,10 @@ function Charts({ finished }: { finished: Run[] }) {
       </figure>
       <figure class="chart-box wide">
         <figcaption>
-          Records per run <Legend series={series} />
+          Records per run <Legend />
         </figcaption>
         <div ref={ref} class="chart-area">
-          {width > 0 && <OutcomeBars runs={finished} width={width} series={series} />}
+          {width > 0 && <OutcomeBars runs={finished} width={width} />}
         </div>
       </figure>
     </div>

@@ -1,11 +1,12 @@
-// Hash routes: #/runs, #/runs/:id, #/runs/:id/rejected, #/customers,
-// #/customers/:id. A list's state (page, search, sort) is in the hash's query,
-// so Back from a detail page returns to the same page of the list.
+// Hash routes: #/runs, #/runs/:id (#/runs/:id/changes: the same page, at its
+// change set), #/runs/:id/rejected, #/customers, #/customers/:id. A list's
+// state (page, search, sort, a change set's filter) is in the hash's query, so
+// Back from a detail page returns to the same page of the list.
 import { useEffect, useState } from 'preact/hooks';
 
 export type Route =
   | { view: 'runs'; params: URLSearchParams }
-  | { view: 'run'; runId: number }
+  | { view: 'run'; runId: number; params: URLSearchParams; atChanges: boolean }
   | { view: 'rejected'; runId: number }
   | { view: 'customers'; params: URLSearchParams }
   | { view: 'customer'; customerId: string };
@@ -15,7 +16,7 @@ export function parseRoute(hash: string): Route {
   const params = new URLSearchParams(query);
   let m: RegExpExecArray | null;
   if ((m = /^\/runs\/(\d+)\/rejected$/.exec(path))) return { view: 'rejected', runId: Number(m[1]) };
-  if ((m = /^\/runs\/(\d+)$/.exec(path))) return { view: 'run', runId: Number(m[1]) };
+  if ((m = /^\/runs\/(\d+)(\/changes)?$/.exec(path))) return { view: 'run', runId: Number(m[1]), params, atChanges: m[2] !== undefined };
   if ((m = /^\/customers\/(.+)$/.exec(path))) {
     let customerId: string;
     try {
@@ -31,6 +32,7 @@ export function parseRoute(hash: string): Route {
 
 export const customerHref = (id: string): string => `#/customers/${encodeURIComponent(id)}`;
 export const runHref = (id: number): string => `#/runs/${id}`;
+export const changesHref = (id: number): string => `#/runs/${id}/changes`;
 
 /** A path with the non-default parameters as its query. */
 export function withParams(path: string, params: Record<string, string | number | null | undefined>): string {

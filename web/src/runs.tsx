@@ -5,7 +5,7 @@ import { ApiError, followRun, getJson, startIngest, type Page, type Run, type Ru
 import { RunCharts } from './charts';
 import { count, duration, seconds } from './format';
 import { Pager } from './pager';
-import { intParam, navigate, runHref, withParams } from './route';
+import { changesHref, intParam, navigate, runHref, withParams } from './route';
 import { Time } from './time';
 
 type Live =
@@ -17,6 +17,29 @@ type Live =
 
 export function Status({ status }: { status: Run['status'] }) {
   return <span class={`status ${status}`}>{status}</span>;
+}
+
+/** Small tags: a dry run, a revert (of which run), a run reverted. */
+export function RunTags({ run }: { run: Run }) {
+  return (
+    <>
+      {run.dry_run && (
+        <span class="tag dry" title="A preview: nothing was written to customers" data-testid={`tag-dry-${run.id}`}>
+          dry run
+        </span>
+      )}
+      {run.reverts !== null && (
+        <span class="tag reverts" title={`Reverts run #${run.reverts}`} data-testid={`tag-reverts-${run.id}`}>
+          revert of #{run.reverts}
+        </span>
+      )}
+      {run.reverted_by !== null && (
+        <span class="tag reverted" title={`Reverted by run #${run.reverted_by}`} data-testid={`tag-reverted-${run.id}`}>
+          reverted
+        </span>
+      )}
+    </>
+  );
 }
 
 export function ProgressView({ runId, progress, note }: { runId: number; progress: RunProgress | null; note?: string }) {
@@ -58,9 +81,9 @@ export function ProgressView({ runId, progress, note }: { runId: number; progres
   );
 }
 
-/** A run's counts, in the order of the pipeline's work; `deleted` only when the run has it. */
+/** A run's counts, in the order of the pipeline's work. */
 export function runCounts(run: Run): [string, number][] {
-  const cells: [string, number | undefined][] = [
+  return [
     ['pages', run.pages],
     ['fetched', run.fetched],
     ['inserted', run.inserted],
@@ -70,7 +93,6 @@ export function runCounts(run: Run): [string, number][] {
     ['rejected', run.rejected],
     ['retries', run.retries],
   ];
-  return cells.filter((c): c is [string, number] => typeof c[1] === 'number');
 }
 
 export function Counts({ run, testid, skip = [] }: { run: Run; testid: string; skip?: string[] }) {
@@ -95,8 +117,16 @@ function Outcome({ run }: { run: Run }) {
         <a href={runHref(run.id)}>Run #{run.id}</a> <Status status={run.status} /> <span class="note">in {duration(run.duration_ms)}</span>
       </div>
       {run.error && <p class="error full-error">{run.error}</p>}
+      {run.dry_run && <p class="note preview">Preview: nothing was written.</p>}
       <Counts run={run} testid="result" skip={['pages']} />
-      {run.rejected > 0 && <a href={`#/runs/${run.id}/rejected`}>See the {count(run.rejected)} rejected records →</a>}
+      <div class="links">
+        {run.status === 'succeeded' && (
+          <a href={changesHref(run.id)} data-testid="result-changes-link">
+            See what it {run.dry_run ? 'would change' : 'changed'} →
+          </a>
+        )}
+        {run.rejected > 0 && <a href={`#/runs/${run.id}/rejected`}>See the {count(run.rejected)} rejected records →</a>}
+      </div>
     </div>
   );
 }
@@ -143,10 +173,12 @@ function IngestPanel(props: { runningId: number | null; onChange: () => void; on
     }
   }, [runningId]);
 
-  const start = async () => {
+  // A dry run opens its page, at its change set, which follows it there.
+  const start = async (dryRun: boolean) => {
     setLive({ phase: 'starting' });
     try {
-      const runId = await startIngest();
+      const runId = await startIngest({ dryRun });
+      if (dryRun) return navigate(changesHref(runId));
       onChange();
       follow(runId);
     } catch (err) {
@@ -161,11 +193,19 @@ function IngestPanel(props: { runningId: number | null; onChange: () => void; on
     <section class="panel">
       <div class="panel-head">
         <h2>Ingest</h2>
-        <button type="button" onClick={start} disabled={busy} data-testid="start-ingest">
+        <button type="button" onClick={() => start(false)} disabled={busy} data-testid="start-ingest">
           {busy ? 'Ingesting…' : 'Start ingest'}
         </button>
+        <button type="button" class="secondary" onClick={() => start(true)} disabled={busy} data-testid="start-dry-run" title="The whole run, writing no customer">
+          Preview (dry run)
+        </button>
       </div>
-      {live.phase === 'idle' && <p class="muted">Pulls every page of the source and merges it into the customers table, in one transaction.</p>}
+      {live.phase === 'idle' && (
+        <p class="muted">
+          Pulls every page of the source and merges it into the customers table, in one transaction. A preview does the whole run and writes nothing: it shows
+          what the run would change.
+        </p>
+      )}
       {live.phase === 'starting' && <p class="muted">Starting…</p>}
       {live.phase === 'running' && <ProgressView runId={live.runId} progress={live.progress} note={live.note} />}
       {live.phase === 'ended' && <Outcome run={live.run} />}
@@ -186,8 +226,7 @@ function withLive(run: Run, live: LiveRow): Run {
 }
 
 function RunsTable({ runs, live }: { runs: Run[]; live: LiveRow }) {
-  const withDeleted = runs.some((r) => typeof r.deleted === 'number');
-  const columns = withDeleted ? 12 : 11;
+  const columns = 12;
   return (
     <div class="table-box">
       <table data-testid="runs-table" class="runs">
@@ -202,7 +241,7 @@ function RunsTable({ runs, live }: { runs: Run[]; live: LiveRow }) {
             <th class="num">Inserted</th>
             <th class="num">Updated</th>
             <th class="num">Unchanged</th>
-            {withDeleted && <th class="num">Deleted</th>}
+            <th class="num">Deleted</th>
             <th class="num">Rejected</th>
             <th class="num minor">Retries</th>
           </tr>
@@ -216,8 +255,8 @@ function RunsTable({ runs, live }: { runs: Run[]; live: LiveRow }) {
                   #{r.id}
                 </a>
               </td>
-              <td>
-                <Status status={r.status} />
+              <td class="status-cell">
+                <Status status={r.status} /> <RunTags run={r} />
               </td>
               <td class="when">
                 <Time iso={r.started_at} />
@@ -228,7 +267,7 @@ function RunsTable({ runs, live }: { runs: Run[]; live: LiveRow }) {
               <td class="num">{count(r.inserted)}</td>
               <td class="num">{count(r.updated)}</td>
               <td class="num">{count(r.unchanged)}</td>
-              {withDeleted && <td class="num">{r.deleted === undefined ? '—' : count(r.deleted)}</td>}
+              <td class="num">{count(r.deleted)}</td>
               <td class="num">
                 {r.rejected > 0 ? (
                   <a href={`#/runs/${r.id}/rejected`} data-testid={`rejected-link-${r.id}`}>
