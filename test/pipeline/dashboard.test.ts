@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/core/config.js';
 import { installErrorHandling } from '../../src/http/errors.js';
 import { WEB_ROOT, dashboardRoutes } from '../../src/pipeline/routes/dashboard.js';
 import { buildTestPipeline, type TestPipeline } from '../support/apps.js';
