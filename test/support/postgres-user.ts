@@ -1,6 +1,6 @@
 // Server processes (PostgreSQL's binaries, PgBouncer) refuse to run as root:
 // as root the tests run them as the `postgres` OS user, as
-// src/pipeline/db/database.ts does for the embedded server.
+// src/core/db/database.ts does for the embedded server.
 import { execFileSync } from 'node:child_process';
 import { chown } from 'node:fs/promises';
 import { userInfo } from 'node:os';
