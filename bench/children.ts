@@ -22,7 +22,8 @@ export async function compileChildren(): Promise<string> {
   } catch (err) {
     // Type errors still emit JavaScript (others may be mid-edit in src/); a missing file does not.
     const out = String((err as { stdout?: string }).stdout ?? (err as Error).message);
-    if (!existsSync(path.join(BUILD_DIR, 'bench', 'serve-pipeline.js'))) throw new Error(`could not compile the servers:\n${out}`, { cause: err });
+    if (!existsSync(path.join(BUILD_DIR, 'bench', 'serve-pipeline.js')))
+      throw new Error(`could not compile the servers:\n${out}`, { cause: err });
     return out;
   }
 }
@@ -76,9 +77,7 @@ export class Child {
     opts: { env: NodeJS.ProcessEnv; logFile: string; tsx: boolean; nodeArgs?: string[]; timeoutMs?: number },
   ): Promise<Child> {
     const fd = openSync(opts.logFile, 'a');
-    const entry = opts.tsx
-      ? ['--import', 'tsx', path.join(HERE, script)]
-      : [path.join(BUILD_DIR, 'bench', script.replace(/\.ts$/, '.js'))];
+    const entry = opts.tsx ? ['--import', 'tsx', path.join(HERE, script)] : [path.join(BUILD_DIR, 'bench', script.replace(/\.ts$/, '.js'))];
     const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...entry], {
       env: opts.env,
       stdio: ['ignore', fd, fd, 'ipc'],
@@ -87,7 +86,10 @@ export class Child {
     live.add(proc);
     try {
       const ready = await new Promise<Message>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${name} did not start within ${opts.timeoutMs ?? 60_000} ms (log: ${opts.logFile})`)), opts.timeoutMs ?? 60_000);
+        const timer = setTimeout(
+          () => reject(new Error(`${name} did not start within ${opts.timeoutMs ?? 60_000} ms (log: ${opts.logFile})`)),
+          opts.timeoutMs ?? 60_000,
+        );
         proc.once('message', (m: Message) => {
           clearTimeout(timer);
           resolve(m);

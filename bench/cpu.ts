@@ -160,7 +160,12 @@ export function formatCpu(c: CpuSeconds, per?: { count: number; unit: string }):
       .map(([k, s]) => `${k} ${Math.round((s / per.count) * 1e6)} ${per.unit}`)
       .join(', ');
   }
-  return parts.filter(([, s]) => s > 0).map(([k, s]) => `${k} ${s.toFixed(2)}`).join(', ') + ` (CPU-s over ${c.wall.toFixed(2)} s wall)`;
+  return (
+    parts
+      .filter(([, s]) => s > 0)
+      .map(([k, s]) => `${k} ${s.toFixed(2)}`)
+      .join(', ') + ` (CPU-s over ${c.wall.toFixed(2)} s wall)`
+  );
 }
 
 /**

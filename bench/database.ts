@@ -18,7 +18,6 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-
 function redact(url: string): string {
   const u = new URL(url);
   if (u.password) u.password = '***';
@@ -167,7 +166,7 @@ export async function markWrites(pool: pg.Pool): Promise<{ wait(): Promise<Write
     async wait() {
       const deadline = Date.now() + 20_000;
       while ((await counters(pool, 'ingestion_runs')).upd <= runs0.upd) {
-        if (Date.now() > deadline) throw new Error('the ingest\'s statistics did not appear in pg_stat_user_tables within 20 s');
+        if (Date.now() > deadline) throw new Error("the ingest's statistics did not appear in pg_stat_user_tables within 20 s");
         await new Promise((r) => setTimeout(r, 200));
       }
       const c1 = await counters(pool, 'customers');
@@ -234,7 +233,15 @@ export function sampleActivity(pool: pg.Pool, dbName: string, everyMs = 50): { s
         );
         for (const r of rows) {
           const q = r.query.trim().replace(/\s+/g, ' ');
-          const what = /^COPY/i.test(q) ? 'COPY' : /^ANALYZE/i.test(q) ? 'ANALYZE' : /^WITH last/i.test(q) ? 'MERGE' : /^WITH s AS/i.test(q) ? 'CLASSIFY' : q.slice(0, 30);
+          const what = /^COPY/i.test(q)
+            ? 'COPY'
+            : /^ANALYZE/i.test(q)
+              ? 'ANALYZE'
+              : /^WITH last/i.test(q)
+                ? 'MERGE'
+                : /^WITH s AS/i.test(q)
+                  ? 'CLASSIFY'
+                  : q.slice(0, 30);
           const key = r.state === 'active' ? `${what}${r.wait ? ` (wait ${r.wait})` : ''}` : `${r.state} (after ${what})`;
           seconds[key] = (seconds[key] ?? 0) + everyMs / 1000;
         }

@@ -71,7 +71,9 @@ export async function runFloor(pool: pg.Pool, pages: CopyPage[], end: 'commit' |
     await writer.finish();
     const t1 = performance.now();
     // A run of its own, as the ingest's change log needs one (rolled back with the rest, or committed).
-    const run = await client.query<{ id: number }>(`INSERT INTO ingestion_runs (source_url) VALUES ('bench floor') RETURNING id::int AS id`);
+    const run = await client.query<{ id: number }>(
+      `INSERT INTO ingestion_runs (source_url) VALUES ('bench floor') RETURNING id::int AS id`,
+    );
     const counts = await mergeStaging(client, run.rows[0]!.id);
     const t2 = performance.now();
     if (end === 'commit') await client.query('COMMIT');
@@ -94,9 +96,15 @@ export async function runFloor(pool: pg.Pool, pages: CopyPage[], end: 'commit' |
 export const BARE_TABLE = 'bare_customers';
 
 const DATA = 'first_name, last_name, email, phone, address, date_of_birth, account_balance, created_at';
-const EXCLUDED = DATA.split(', ').map((c) => `${c} = EXCLUDED.${c}`).join(', ');
-const OLD = DATA.split(', ').map((c) => `t.${c}`).join(', ');
-const NEW = DATA.split(', ').map((c) => `EXCLUDED.${c}`).join(', ');
+const EXCLUDED = DATA.split(', ')
+  .map((c) => `${c} = EXCLUDED.${c}`)
+  .join(', ');
+const OLD = DATA.split(', ')
+  .map((c) => `t.${c}`)
+  .join(', ');
+const NEW = DATA.split(', ')
+  .map((c) => `EXCLUDED.${c}`)
+  .join(', ');
 
 export async function createBareTable(pool: pg.Pool): Promise<void> {
   await pool.query(`CREATE TABLE IF NOT EXISTS ${BARE_TABLE} (

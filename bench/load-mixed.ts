@@ -43,7 +43,6 @@ const log = (line: string) => process.stderr.write(`[load] ${line}\n`);
 
 // --- database ---------------------------------------------------------------
 
-
 interface Db {
   env: NodeJS.ProcessEnv;
   describe: string;
@@ -52,7 +51,7 @@ interface Db {
 
 async function database(): Promise<Db> {
   const server = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  if (process.env.DATABASE_URL || ((await connectionError(server)) === null)) {
+  if (process.env.DATABASE_URL || (await connectionError(server)) === null) {
     const name = `cp_load_${randomBytes(4).toString('hex')}`;
     const admin = async (sql: string) => {
       const c = new pg.Client({ connectionString: server });
@@ -174,7 +173,10 @@ async function mix(pipeline: string, total: number): Promise<Kind[]> {
   const lastPage10 = Math.max(1, Math.floor(total / 10));
   const kinds: Kind[] = [
     { name: 'GET /api/customers/:customer_id (a random stored id)', path: () => `/api/customers/${encodeURIComponent(pick(ids))}` },
-    { name: 'GET /api/customers?page=<random>&limit=10 (any depth)', path: () => `/api/customers?page=${randomInt(1, lastPage10)}&limit=10` },
+    {
+      name: 'GET /api/customers?page=<random>&limit=10 (any depth)',
+      path: () => `/api/customers?page=${randomInt(1, lastPage10)}&limit=10`,
+    },
     { name: 'GET /api/customers?page=<1..10>&limit=100', path: () => `/api/customers?page=${randomInt(1, 10)}&limit=100` },
     { name: 'GET /api/customers (the seed default: page 1, limit 10)', path: () => '/api/customers' },
     { name: 'GET /api/ingest/runs?limit=5', path: () => '/api/ingest/runs?limit=5' },
@@ -308,7 +310,15 @@ try {
   })) as Result & { statusCodeStats?: Record<string, { count: number }> };
   const after = await scrape(services.pipeline);
   const ok = result.errors === 0 && result.timeouts === 0 && result.non2xx === 0 && result.requests.total > 0;
-  const text = section({ result, kinds, server: serverSide(before, after), ingest: { records: ingestBody.records_processed ?? 0, ms: ingestMs }, db: db.describe, ok, load: { before: loadBefore } });
+  const text = section({
+    result,
+    kinds,
+    server: serverSide(before, after),
+    ingest: { records: ingestBody.records_processed ?? 0, ms: ingestMs },
+    db: db.describe,
+    ok,
+    load: { before: loadBefore },
+  });
   process.stdout.write(`${text}\n`);
   if (!args['no-write']) {
     writeSection(text);

@@ -152,7 +152,13 @@ export function tableRows(res: Results): Row[] {
     rows.push(
       ['1', `First ingest into an empty table, ${int(n)} records`, `${sec(first)}, ${int(n / first)} rows/s`, '—', ''],
       ['1', 'Floors: plain COPY + INSERT … ON CONFLICT into a PK-only table / into `customers`', floors(firstBare, firstSchema), '—', ''],
-      ['1', 'First ingest ÷ bare floor', `${ratio(first / firstBare)}; ${vsSchema(first, firstSchema)}`, '≤ 2.0×', status(first / firstBare <= 2.0)],
+      [
+        '1',
+        'First ingest ÷ bare floor',
+        `${ratio(first / firstBare)}; ${vsSchema(first, firstSchema)}`,
+        '≤ 2.0×',
+        status(first / firstBare <= 2.0),
+      ],
       ['2', 'Re-ingest, nothing changed', sec(un), '—', ''],
       [
         '2',
@@ -207,8 +213,20 @@ export function tableRows(res: Results): Row[] {
     const vs = (x: LoadResult) => x.reqPerSec / ceiling;
     rows.push(
       ['6', 'Ceiling: `GET /bench/constant` (same app, plugins, logger)', rd.ceiling.map(load).join('; then '), '—', ''],
-      ['6', 'Pipeline `GET /api/customers/:id` (random ids)', `${load(rd.byId)} — ${pct(vs(rd.byId))} of ceiling`, '≥ 60%', status(vs(rd.byId) >= 0.6 && clean(rd.byId))],
-      ['6', 'Pipeline `GET /api/customers?page=1&limit=10`', `${load(rd.list)} — ${pct(vs(rd.list))} of ceiling`, '≥ 40%', status(vs(rd.list) >= 0.4 && clean(rd.list))],
+      [
+        '6',
+        'Pipeline `GET /api/customers/:id` (random ids)',
+        `${load(rd.byId)} — ${pct(vs(rd.byId))} of ceiling`,
+        '≥ 60%',
+        status(vs(rd.byId) >= 0.6 && clean(rd.byId)),
+      ],
+      [
+        '6',
+        'Pipeline `GET /api/customers?page=1&limit=10`',
+        `${load(rd.list)} — ${pct(vs(rd.list))} of ceiling`,
+        '≥ 40%',
+        status(vs(rd.list) >= 0.4 && clean(rd.list)),
+      ],
       [
         '6',
         `Pipeline deep page \`?page=${rd.deep.page}&limit=10\` (middle of the table)`,
@@ -216,7 +234,13 @@ export function tableRows(res: Results): Row[] {
         '≥ 40%',
         status(vs(rd.deep) >= 0.4 && clean(rd.deep)),
       ],
-      ['7', 'Mock `GET /api/customers?page=<random>&limit=100`', `${load(rd.mockList)} — ${pct(vs(rd.mockList))} of ceiling`, '≥ 50%', status(vs(rd.mockList) >= 0.5 && clean(rd.mockList))],
+      [
+        '7',
+        'Mock `GET /api/customers?page=<random>&limit=100`',
+        `${load(rd.mockList)} — ${pct(vs(rd.mockList))} of ceiling`,
+        '≥ 50%',
+        status(vs(rd.mockList) >= 0.5 && clean(rd.mockList)),
+      ],
       ['7', 'Mock `GET /api/customers/:id` (random ids)', `${load(rd.mockLookup)} — ${pct(vs(rd.mockLookup))} of ceiling`, '—', ''],
     );
   }
@@ -285,7 +309,10 @@ function details(res: Results): string {
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
       ...rows
         .filter((r): r is [string, CpuSeconds] => r[1] !== undefined)
-        .map(([k, x]) => `| ${k} | ${x.wall.toFixed(2)} | ${x.pipeline.toFixed(2)} | ${x.mock.toFixed(2)} | ${x.postgresBench.toFixed(2)} | ${(x.postgresAutovacuum ?? 0).toFixed(2)} | ${x.postgresOther.toFixed(2)} | ${x.harness.toFixed(2)} | ${x.elsewhere.toFixed(2)} |`),
+        .map(
+          ([k, x]) =>
+            `| ${k} | ${x.wall.toFixed(2)} | ${x.pipeline.toFixed(2)} | ${x.mock.toFixed(2)} | ${x.postgresBench.toFixed(2)} | ${(x.postgresAutovacuum ?? 0).toFixed(2)} | ${x.postgresOther.toFixed(2)} | ${x.harness.toFixed(2)} | ${x.elsewhere.toFixed(2)} |`,
+        ),
       '',
     );
   }
@@ -317,7 +344,10 @@ function details(res: Results): string {
   }
   if (res.read) {
     const la = res.read.loadavg ? `; load average ${res.read.loadavg[0].toFixed(1)} → ${res.read.loadavg[1].toFixed(1)}` : '';
-    out.push(`Read API measured ${res.read.date} (\`${res.read.command}\`), ${res.read.connections} connections, ${res.read.duration} s per route after a warm-up${la}.`, '');
+    out.push(
+      `Read API measured ${res.read.date} (\`${res.read.command}\`), ${res.read.connections} connections, ${res.read.duration} s per route after a warm-up${la}.`,
+      '',
+    );
   }
   if (res.rss) {
     out.push(
@@ -343,7 +373,11 @@ function notes(res: Results): string {
     return wall > 0 ? runs.reduce((a, c) => a + c.elsewhere, 0) / (e.cores * wall) : 0;
   };
   const ingestRuns = res.ingest?.cpu ? Object.values(res.ingest.cpu).flat() : [];
-  const readRuns = res.read ? [...res.read.ceiling, res.read.byId, res.read.list, res.read.deep, res.read.mockList, res.read.mockLookup].flatMap((r) => (r.cpu ? [r.cpu] : [])) : [];
+  const readRuns = res.read
+    ? [...res.read.ceiling, res.read.byId, res.read.list, res.read.deep, res.read.mockList, res.read.mockLookup].flatMap((r) =>
+        r.cpu ? [r.cpu] : [],
+      )
+    : [];
   const si = share(ingestRuns);
   const sr = share(readRuns);
   if (si > 0.1 || sr > 0.1) {
@@ -353,7 +387,9 @@ function notes(res: Results): string {
     );
   }
   if (e.customersIndexes) {
-    out.push(`- \`customers\` had ${e.customersIndexes.length} indexes (${e.customersIndexes.join(', ')}); the merge of the ingest and of the same-schema floor maintains every one; the bare floor's table has only its primary key.`);
+    out.push(
+      `- \`customers\` had ${e.customersIndexes.length} indexes (${e.customersIndexes.join(', ')}); the merge of the ingest and of the same-schema floor maintains every one; the bare floor's table has only its primary key.`,
+    );
   }
   const rd = res.read;
   if (rd) {
@@ -366,7 +402,8 @@ function notes(res: Results): string {
         ['mock lookup', rd.mockLookup],
       ] as [string, LoadResult][]
     ).filter(([, r]) => r.errors || r.timeouts || r.non2xx);
-    if (failing.length) out.push(`- Requests failed under load (autocannon's 10 s timeout, errors or non-2xx) on: ${failing.map(([k]) => k).join(', ')}.`);
+    if (failing.length)
+      out.push(`- Requests failed under load (autocannon's 10 s timeout, errors or non-2xx) on: ${failing.map(([k]) => k).join(', ')}.`);
   }
   if (res.ingest) {
     out.push(

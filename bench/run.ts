@@ -9,7 +9,17 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { generatedId } from '../src/core/mock/dataset.js';
 import { Child, compileChildren, killChildren } from './children.js';
-import { checkpoint, createBenchDatabase, emptyCustomers, findServer, markWrites, sampleActivity, type BenchDatabase, type Server, type WriteCounts } from './database.js';
+import {
+  checkpoint,
+  createBenchDatabase,
+  emptyCustomers,
+  findServer,
+  markWrites,
+  sampleActivity,
+  type BenchDatabase,
+  type Server,
+  type WriteCounts,
+} from './database.js';
 import { BARE_TABLE, createBareTable, prepareCopyText, runPlainFloor, type CopyPage } from './floor.js';
 import { measure, randomPath } from './load.js';
 import { cpuAccount, formatCpu, waitForQuiet } from './cpu.js';
@@ -70,10 +80,11 @@ if (!['generated', 'memory'].includes(args.source)) {
 }
 // --rss is the default now; kept so that older command lines still run.
 const PARTS = new Set(args['rss-only'] ? ['rss'] : [...args.parts.split(','), ...(args.rss ? ['rss'] : [])]);
-for (const p of PARTS) if (!['ingest', 'read', 'rss'].includes(p)) {
-  process.stderr.write(`bench: --parts takes ingest, read and rss, got "${p}"\n`);
-  process.exit(2);
-}
+for (const p of PARTS)
+  if (!['ingest', 'read', 'rss'].includes(p)) {
+    process.stderr.write(`bench: --parts takes ingest, read and rss, got "${p}"\n`);
+    process.exit(2);
+  }
 const COMMAND = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 
 const t0 = performance.now();
@@ -131,7 +142,8 @@ async function profiled<T>(label: string, children: Child[], fn: () => Promise<T
     return await fn();
   } finally {
     const slug = label.replace(/[^\w.-]+/g, '_');
-    for (const c of children) await c.request({ type: 'profile-stop', file: path.join(profileDir, `${slug}-${c.name}.cpuprofile`) }, 60_000);
+    for (const c of children)
+      await c.request({ type: 'profile-stop', file: path.join(profileDir, `${slug}-${c.name}.cpuprofile`) }, 60_000);
   }
 }
 
@@ -219,7 +231,15 @@ async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): P
   await setDataset(mock, n, 0);
 
   const cpu: IngestResults['cpu'] = {
-    first: [], firstBare: [], firstSchema: [], unchanged: [], unchangedBare: [], unchangedSchema: [], changed: [], changedBare: [], changedSchema: [],
+    first: [],
+    firstBare: [],
+    firstSchema: [],
+    unchanged: [],
+    unchangedBare: [],
+    unchangedSchema: [],
+    changed: [],
+    changedBare: [],
+    changedSchema: [],
   };
   const first: number[] = [];
   const firstBare: number[] = [];
@@ -237,11 +257,16 @@ async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): P
     const phases = await sampler?.stop();
     const w = await mark.wait();
     if (phases) {
-      const parts = Object.entries(phases).sort((x, y) => y[1] - x[1]).map(([k, s]) => `${k} ${s.toFixed(2)} s`);
+      const parts = Object.entries(phases)
+        .sort((x, y) => y[1] - x[1])
+        .map(([k, s]) => `${k} ${s.toFixed(2)} s`);
       log(`  database sessions during it: ${parts.join('; ')}`);
     }
-    if (expect.inserted !== undefined && a.inserted !== expect.inserted) throw new Error(`${label}: inserted ${a.inserted}, expected ${expect.inserted}`);
-    log(`${label}: ${fmt(a.seconds)} (inserted ${a.inserted}, updated ${a.updated}, unchanged ${a.unchanged}; row versions ${w.rowVersions}, new xmin ${w.rowsWithNewXmin})`);
+    if (expect.inserted !== undefined && a.inserted !== expect.inserted)
+      throw new Error(`${label}: inserted ${a.inserted}, expected ${expect.inserted}`);
+    log(
+      `${label}: ${fmt(a.seconds)} (inserted ${a.inserted}, updated ${a.updated}, unchanged ${a.unchanged}; row versions ${w.rowVersions}, new xmin ${w.rowsWithNewXmin})`,
+    );
     log(`  CPU: ${formatCpu(cpu)}`);
     return { a, w, cpu };
   };
@@ -251,11 +276,18 @@ async function measureIngest(db: BenchDatabase, mock: Child, pipeline: Child): P
     const f = await runPlainFloor(db.pool, chunks, table, end);
     const cpu = await account.stop();
     log(`  CPU: ${formatCpu(cpu)}`);
-    log(`${label}: ${fmt(f.seconds)} (COPY ${fmt(f.copySeconds)}, INSERT ... ON CONFLICT ${fmt(f.mergeSeconds)}; rows written ${f.written})`);
+    log(
+      `${label}: ${fmt(f.seconds)} (COPY ${fmt(f.copySeconds)}, INSERT ... ON CONFLICT ${fmt(f.mergeSeconds)}; rows written ${f.written})`,
+    );
     return { ...f, cpu };
   };
   /** Each measurement runs the bare floor, the same-schema floor and the ingest, in a rotating order (drift hits all three). */
-  const rotation = (r: number) => [['bare', 'schema', 'ingest'], ['ingest', 'bare', 'schema'], ['schema', 'ingest', 'bare']][r % 3]!;
+  const rotation = (r: number) =>
+    [
+      ['bare', 'schema', 'ingest'],
+      ['ingest', 'bare', 'schema'],
+      ['schema', 'ingest', 'bare'],
+    ][r % 3]!;
 
   for (let r = 0; r < REPEAT; r++) {
     for (const what of rotation(r)) {
@@ -386,15 +418,26 @@ async function measureRead(db: BenchDatabase, mock: Child, pipeline: Child): Pro
     return r;
   };
   const ceilingFirst = await run('ceiling /bench/constant', pipeline.url, { method: 'GET', path: '/bench/constant' });
-  const byId = await run('pipeline GET by id', pipeline.url, randomPath(() => `/api/customers/${randomId()}`));
+  const byId = await run(
+    'pipeline GET by id',
+    pipeline.url,
+    randomPath(() => `/api/customers/${randomId()}`),
+  );
   const list = await run('pipeline list page 1', pipeline.url, { method: 'GET', path: `/api/customers?page=1&limit=${limit}` });
-  const deep = await run(`pipeline list page ${deepPage}`, pipeline.url, { method: 'GET', path: `/api/customers?page=${deepPage}&limit=${limit}` });
+  const deep = await run(`pipeline list page ${deepPage}`, pipeline.url, {
+    method: 'GET',
+    path: `/api/customers?page=${deepPage}&limit=${limit}`,
+  });
   const mockList = await run(
     'mock list limit=100',
     mock.url,
     randomPath(() => `/api/customers?page=${1 + Math.floor(Math.random() * mockPages)}&limit=100`),
   );
-  const mockLookup = await run('mock lookup', mock.url, randomPath(() => `/api/customers/${randomId()}`));
+  const mockLookup = await run(
+    'mock lookup',
+    mock.url,
+    randomPath(() => `/api/customers/${randomId()}`),
+  );
   const ceilingLast = await run('ceiling /bench/constant (again)', pipeline.url, { method: 'GET', path: '/bench/constant' });
   return {
     date: new Date().toISOString(),
@@ -437,7 +480,9 @@ async function measureRss(db: BenchDatabase, mock: Child): Promise<RssResults> {
     const a = await ingest(pipeline, size).finally(() => tracer && clearInterval(tracer));
     const phases = await sampler?.stop();
     if (phases) {
-      const parts = Object.entries(phases).sort((x, y) => y[1] - x[1]).map(([k, s]) => `${k} ${s.toFixed(1)} s`);
+      const parts = Object.entries(phases)
+        .sort((x, y) => y[1] - x[1])
+        .map(([k, s]) => `${k} ${s.toFixed(1)} s`);
       log(`  database sessions during it: ${parts.join('; ')}`);
     }
     if (tracer) log(`heapUsed (MB) after a full GC, every 2 s of the ${size.toLocaleString('en-US')}-record ingest: ${trace.join(' ')}`);

@@ -30,11 +30,14 @@ await app.listen({ host: '127.0.0.1', port: 0 });
 const address = app.server.address();
 const port = typeof address === 'object' && address ? address.port : 0;
 
-onParentMessage(async (msg) => {
-  if (msg.type === 'dataset') {
-    current = benchDataset(Number(msg.size), Number(msg.version), msg.source === 'memory' ? 'memory' : 'generated');
-    return { type: 'dataset-set' };
-  }
-  return undefined;
-}, () => app.close());
+onParentMessage(
+  async (msg) => {
+    if (msg.type === 'dataset') {
+      current = benchDataset(Number(msg.size), Number(msg.version), msg.source === 'memory' ? 'memory' : 'generated');
+      return { type: 'dataset-set' };
+    }
+    return undefined;
+  },
+  () => app.close(),
+);
 sendToParent({ type: 'ready', url: `http://127.0.0.1:${port}`, pid: process.pid });

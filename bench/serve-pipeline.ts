@@ -21,18 +21,17 @@ const shutdown = new AbortController();
 const app = await buildPipelineApp({ pool, sourceUrl: sourceUrl(config), config, logger, shutdownSignal: shutdown.signal });
 
 const constant = benchRecord(0, 0);
-app.get(
-  '/bench/constant',
-  { schema: { hide: true, response: { 200: Type.Ref('Customer') } } },
-  async () => constant,
-);
+app.get('/bench/constant', { schema: { hide: true, response: { 200: Type.Ref('Customer') } } }, async () => constant);
 await app.listen({ host: '127.0.0.1', port: 0 });
 const address = app.server.address();
 const port = typeof address === 'object' && address ? address.port : 0;
 
-onParentMessage(async () => undefined, async () => {
-  shutdown.abort(new Error('shutting down'));
-  await app.close();
-  await pool.end();
-});
+onParentMessage(
+  async () => undefined,
+  async () => {
+    shutdown.abort(new Error('shutting down'));
+    await app.close();
+    await pool.end();
+  },
+);
 sendToParent({ type: 'ready', url: `http://127.0.0.1:${port}`, pid: process.pid });

@@ -64,7 +64,8 @@ function service(mode: Mode) {
 }
 
 const jsonOption = () => new Option('--json', 'print one JSON object (for scripts) instead of tables');
-const urlOption = () => new Option('--url <pipeline>', 'use a running pipeline (its base URL, e.g. http://127.0.0.1:8000) instead of the database');
+const urlOption = () =>
+  new Option('--url <pipeline>', 'use a running pipeline (its base URL, e.g. http://127.0.0.1:8000) instead of the database');
 const apiKeyOption = () => new Option('--api-key <key>', "the pipeline's API key, when it has one (with --url; default: INGEST_API_KEY)");
 
 export function buildProgram(): Command {
@@ -95,7 +96,9 @@ export function buildProgram(): Command {
     .addOption(urlOption())
     .addOption(new Option('--source <url>', 'source API to ingest from, in process (default: MOCK_SERVER_URL, else the local mock)'))
     .addOption(apiKeyOption())
-    .addOption(new Option('--dry-run', 'preview: the whole run and its change set (customer-pipeline changes <run>), nothing written to customers'))
+    .addOption(
+      new Option('--dry-run', 'preview: the whole run and its change set (customer-pipeline changes <run>), nothing written to customers'),
+    )
     .addOption(new Option('--delete-missing', 'delete the stored customers the source did not return (default: INGEST_DELETE_MISSING)'))
     .addOption(new Option('--allow-mass-delete', 'lift the mass-delete guard (INGEST_DELETE_MAX_PERCENT) for this run'))
     .addOption(jsonOption())
@@ -104,10 +107,20 @@ export function buildProgram(): Command {
       '\nWithout --url the ingest runs in this process on the database the settings name (DATABASE_URL, else the\n' +
         'embedded PostgreSQL). Exit codes: 0 the run succeeded, 1 it failed, 2 usage or settings, 3 another ingest runs.',
     )
-    .action(async (opts: { url?: string; source?: string; apiKey?: string; json?: boolean; dryRun?: boolean; deleteMissing?: boolean; allowMassDelete?: boolean }) => {
-      jsonMode = opts.json === true;
-      await (await commands.ingest()).ingestCommand(config(), opts);
-    });
+    .action(
+      async (opts: {
+        url?: string;
+        source?: string;
+        apiKey?: string;
+        json?: boolean;
+        dryRun?: boolean;
+        deleteMissing?: boolean;
+        allowMassDelete?: boolean;
+      }) => {
+        jsonMode = opts.json === true;
+        await (await commands.ingest()).ingestCommand(config(), opts);
+      },
+    );
 
   program
     .command('runs')
@@ -146,10 +159,15 @@ export function buildProgram(): Command {
     .option('-n, --limit <n>', 'how many', integer('--limit', 1, 1000), 50)
     .option('-p, --page <n>', 'page of that many', integer('--page', 1, 1_000_000_000), 1)
     .addOption(jsonOption())
-    .action(async (run: number, opts: { url?: string; apiKey?: string; limit: number; page: number; json?: boolean; change?: 'insert' | 'update' | 'delete' }) => {
-      jsonMode = opts.json === true;
-      await (await commands.changes()).changesCommand(config(), run, opts);
-    });
+    .action(
+      async (
+        run: number,
+        opts: { url?: string; apiKey?: string; limit: number; page: number; json?: boolean; change?: 'insert' | 'update' | 'delete' },
+      ) => {
+        jsonMode = opts.json === true;
+        await (await commands.changes()).changesCommand(config(), run, opts);
+      },
+    );
 
   program
     .command('history')
@@ -188,7 +206,12 @@ export function buildProgram(): Command {
     .argument('<n>', 'number of records', integer('<n>', 1, 50_000_000))
     .option('-o, --out <file>', 'file to write (default: customers-<n>.json)')
     .option('--seed <n>', 'seed: the same seed writes the same records', integer('--seed', 0, 2 ** 31 - 1), 42)
-    .option('--invalid <k>', 'make k of the records break the schema (served with MOCK_DATA_STRICT=false)', integer('--invalid', 0, 50_000_000), 0)
+    .option(
+      '--invalid <k>',
+      'make k of the records break the schema (served with MOCK_DATA_STRICT=false)',
+      integer('--invalid', 0, 50_000_000),
+      0,
+    )
     .addOption(jsonOption())
     .action(async (n: number, opts: { out?: string; seed: number; invalid: number; json?: boolean }) => {
       jsonMode = opts.json === true;

@@ -37,10 +37,7 @@ const LOG_FLUSH_MS = 250;
  */
 export function createLogger(config: { log: LogSettings }, name: string, destination?: DestinationStream): Logger {
   const options = { name, level: config.log.level, serializers: { err: errorForLog } };
-  return pino(
-    options,
-    destination ?? new LogOutput(1, { minLength: LOG_BATCH_BYTES, flushMs: LOG_FLUSH_MS }),
-  );
+  return pino(options, destination ?? new LogOutput(1, { minLength: LOG_BATCH_BYTES, flushMs: LOG_FLUSH_MS }));
 }
 
 export interface Running {
@@ -64,12 +61,17 @@ async function listen(app: FastifyInstance, host: string, port: number, portSett
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'EADDRINUSE') {
-      throw new ListenError(`${portSetting}=${port}: the port is in use on ${host} (another process listens there): stop it, or set ${portSetting} to a free port`);
+      throw new ListenError(
+        `${portSetting}=${port}: the port is in use on ${host} (another process listens there): stop it, or set ${portSetting} to a free port`,
+      );
     }
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EINVAL') {
-      throw new ListenError(`HOST=${host}: not an address of this machine (${code}): use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or one of its addresses`);
+      throw new ListenError(
+        `HOST=${host}: not an address of this machine (${code}): use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or one of its addresses`,
+      );
     }
-    if (code === 'EACCES') throw new ListenError(`${portSetting}=${port}: this user may not listen on that port (EACCES): use one above 1023`);
+    if (code === 'EACCES')
+      throw new ListenError(`${portSetting}=${port}: this user may not listen on that port (EACCES): use one above 1023`);
     throw err;
   }
   const a = app.server.address();

@@ -12,7 +12,9 @@ const imports = (text: string) => [...text.matchAll(/(?:from|import)\s*\(?\s*['"
 
 describe('src/core', () => {
   it('has the engine in it', () => {
-    expect(files).toEqual(expect.arrayContaining(['fields.ts', 'customer.ts', 'errors.ts', 'ingest/service.ts', 'ingest/loader.ts', 'db/database.ts']));
+    expect(files).toEqual(
+      expect.arrayContaining(['fields.ts', 'customer.ts', 'errors.ts', 'ingest/service.ts', 'ingest/loader.ts', 'db/database.ts']),
+    );
   });
 
   it.each(files)('%s imports no framework and no shell', (file) => {

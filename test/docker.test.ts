@@ -147,7 +147,8 @@ describe('Dockerfile', () => {
 
   it('has no errors or warnings from the dockerfile-utils linter', () => {
     const problems = validate(DOCKERFILE).map(
-      (d) => `line ${d.range.start.line + 1}: ${d.severity === 1 ? 'error' : 'warning'}: ${typeof d.message === 'string' ? d.message : d.message.value}`,
+      (d) =>
+        `line ${d.range.start.line + 1}: ${d.severity === 1 ? 'error' : 'warning'}: ${typeof d.message === 'string' ? d.message : d.message.value}`,
     );
     expect(problems).toEqual([]);
   });
@@ -260,7 +261,9 @@ describe.skipIf(skipCompose)('.dockerignore', () => {
     ].join('\n');
     const res = spawnSync(python, ['-c', script, ROOT], { encoding: 'utf8' });
     if (res.error || res.status !== 0) {
-      throw new Error(`cannot evaluate .dockerignore with ${python} (${res.error?.message ?? res.stderr.trim()}); install Debian's docker-compose`);
+      throw new Error(
+        `cannot evaluate .dockerignore with ${python} (${res.error?.message ?? res.stderr.trim()}); install Debian's docker-compose`,
+      );
     }
     const context = JSON.parse(res.stdout) as string[];
     expect(context).toEqual(
@@ -350,7 +353,10 @@ describe.skipIf(skipCompose)('docker-compose.yml', () => {
 
   it('builds mock and pipeline from this Dockerfile and picks the service by command, on ports 5000 and 8000', () => {
     const config = composeConfig();
-    for (const [name, port] of [['mock', 5000], ['pipeline', 8000]] as const) {
+    for (const [name, port] of [
+      ['mock', 5000],
+      ['pipeline', 8000],
+    ] as const) {
       const s = config.services[name]!;
       const context = typeof s.build === 'string' ? s.build : s.build?.context;
       expect(context && path.resolve(ROOT, context)).toBe(ROOT);

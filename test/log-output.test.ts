@@ -19,7 +19,7 @@ function logger(lines: number, exit: 'process.exit' | 'natural') {
     process.stdin.once('data', () => {
       for (let i = 0; i < ${lines}; i++) log.info({ i }, 'after the reader has gone');
       process.stderr.write('logged\\n');
-      ${exit === 'process.exit' ? 'process.exit(0);' : "setTimeout(() => process.stdin.destroy(), 400);"}
+      ${exit === 'process.exit' ? 'process.exit(0);' : 'setTimeout(() => process.stdin.destroy(), 400);'}
     });`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: PACKAGE_ROOT,

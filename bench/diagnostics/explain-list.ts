@@ -10,7 +10,11 @@ import { createBenchDatabase, findServer } from '../database.js';
 import { prepareCopyText, runFloor } from '../floor.js';
 
 const { values } = parseArgs({
-  options: { records: { type: 'string', default: '200000' }, 'analyze-all': { type: 'boolean', default: false }, jit: { type: 'string', default: 'on' } },
+  options: {
+    records: { type: 'string', default: '200000' },
+    'analyze-all': { type: 'boolean', default: false },
+    jit: { type: 'string', default: 'on' },
+  },
 });
 const n = Number(values.records);
 const server = await findServer(process.env.DATABASE_URL);
@@ -29,7 +33,9 @@ try {
         await client.query(`SET plan_cache_mode = ${mode}`);
         await client.query('DEALLOCATE ALL');
         await client.query(`PREPARE q AS ${sql}`);
-        const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) EXECUTE q(${params.map((p) => (typeof p === 'string' ? `'${p}'` : p)).join(', ')})`);
+        const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+          `EXPLAIN (ANALYZE, BUFFERS) EXECUTE q(${params.map((p) => (typeof p === 'string' ? `'${p}'` : p)).join(', ')})`,
+        );
         process.stdout.write(`\n=== ${title} — ${mode} ===\n${rows.map((r) => r['QUERY PLAN']).join('\n')}\n`);
       }
     };

@@ -65,7 +65,9 @@ try {
       // A run id no run has, in a transaction that is rolled back: the log's rows go with it.
       // ($2 dry run, $3 allow_mass_delete, $4 max percent, $5 empty source, $6 delete_missing)
       const plan = await explainIn(client, mergeSql, [999_999_999, false, false, 10, false, false]);
-      process.stdout.write(`\n=== ${title}: the merge (INGEST_CHANGES_SQL), after staging (COPY + classification) in ${stageMs.toFixed(0)} ms ===\n${plan}\n`);
+      process.stdout.write(
+        `\n=== ${title}: the merge (INGEST_CHANGES_SQL), after staging (COPY + classification) in ${stageMs.toFixed(0)} ms ===\n${plan}\n`,
+      );
     });
   };
   await explain(`empty table, ${n} rows`, base);

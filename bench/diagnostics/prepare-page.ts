@@ -18,7 +18,8 @@ for (let start = 0; start < n; start += size) {
 for (const [p, body] of pages.entries()) {
   const a = parsePage(p + 1, body);
   const b = preparePage(p + 1, body);
-  if (!a.ok || !b.ok || Buffer.compare(Buffer.from(a.rows), Buffer.from(b.rows)) !== 0) throw new Error(`page ${p + 1}: the scan and the reference differ`);
+  if (!a.ok || !b.ok || Buffer.compare(Buffer.from(a.rows), Buffer.from(b.rows)) !== 0)
+    throw new Error(`page ${p + 1}: the scan and the reference differ`);
 }
 const mb = pages.reduce((s, b) => s + b.length, 0) / 1e6;
 process.stdout.write(`${n.toLocaleString('en-US')} records in ${pages.length} pages, ${mb.toFixed(1)} MB of JSON\n`);

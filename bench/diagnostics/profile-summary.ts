@@ -32,10 +32,21 @@ const byFunction = new Map<string, number>();
 const byPackage = new Map<string, number>();
 for (const [id, us] of self) {
   const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-  const where = url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, '').replace(/^.*\/(src|bench)\//, '$1/');
+  const where = url
+    .replace(/^file:\/\//, '')
+    .replace(/^.*\/node_modules\//, '')
+    .replace(/^.*\/(src|bench)\//, '$1/');
   const fn = `${functionName || '(anonymous)'}  ${where ? `${where}:${lineNumber + 1}` : ''}`;
   byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
-  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (url.includes('/src/') ? 'product (src)' : url.startsWith('node:') ? 'node core' : url ? url.split('/').slice(-2).join('/') : functionName || '(vm)');
+  const pkg =
+    /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ??
+    (url.includes('/src/')
+      ? 'product (src)'
+      : url.startsWith('node:')
+        ? 'node core'
+        : url
+          ? url.split('/').slice(-2).join('/')
+          : functionName || '(vm)');
   byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + us);
 }
 const print = (title: string, m: Map<string, number>, n: number) => {

@@ -4,7 +4,13 @@
 import type { Config } from '../core/config.js';
 import type { Customer } from '../core/customer.js';
 import { DomainError } from '../core/errors.js';
-import { customerHistory, listRunChanges, type ChangeKind, type CustomerChange, type HistoryEntry } from '../core/ingest/changes-repository.js';
+import {
+  customerHistory,
+  listRunChanges,
+  type ChangeKind,
+  type CustomerChange,
+  type HistoryEntry,
+} from '../core/ingest/changes-repository.js';
 import { IngestConflictError } from '../core/ingest/ingest.js';
 import { revertRun, type RevertResult } from '../core/ingest/revert.js';
 import { getRun } from '../core/ingest/runs-repository.js';
@@ -66,7 +72,14 @@ export async function changesCommand(config: Config, runId: number, opts: PageOp
       const run = await getRun(db.pool, runId);
       if (!run) throw new CliError(`Run ${runId} not found`, EXIT.failed);
       const list = await listRunChanges(db.pool, run, change, opts.page, opts.limit);
-      return { ...list, page: opts.page, limit: opts.limit, run_id: run.id, dry_run: run.dry_run, changes_pruned_at: run.changes_pruned_at };
+      return {
+        ...list,
+        page: opts.page,
+        limit: opts.limit,
+        run_id: run.id,
+        dry_run: run.dry_run,
+        changes_pruned_at: run.changes_pruned_at,
+      };
     },
   );
   if (opts.json) return printJson(page);
@@ -90,7 +103,8 @@ export async function historyCommand(config: Config, customerId: string, opts: P
     (c) => c.history(customerId, opts.page, opts.limit),
     async (db) => {
       const history = await customerHistory(db.pool, customerId, opts.page, opts.limit);
-      if (!history) throw new CliError(`Customer ${customerId} not found: never stored (or deleted, with its history past retention)`, EXIT.failed);
+      if (!history)
+        throw new CliError(`Customer ${customerId} not found: never stored (or deleted, with its history past retention)`, EXIT.failed);
       return { ...history, page: opts.page, limit: opts.limit };
     },
   );
@@ -121,7 +135,11 @@ export async function revertCommand(config: Config, runId: number, opts: Options
         // A refusal (409: reason, conflicts) or an unknown run (404).
         if (err instanceof DomainError) {
           const refused = err.kind === 'refused' || err.kind === 'conflict';
-          throw new CliError(err.message, refused ? EXIT.conflict : EXIT.failed, { status: refused ? 'conflict' : 'failed', error: err.message, ...err.details });
+          throw new CliError(err.message, refused ? EXIT.conflict : EXIT.failed, {
+            status: refused ? 'conflict' : 'failed',
+            error: err.message,
+            ...err.details,
+          });
         }
         throw err;
       }

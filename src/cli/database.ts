@@ -5,7 +5,6 @@ import type { DatabaseSettings } from '../core/config.js';
 import { EMBEDDED_DATABASE, connectionError, openDatabase, type Database } from '../core/db/database.js';
 import { CliError, EXIT } from './output.js';
 
-
 export async function openCliDatabase(config: { database: DatabaseSettings }): Promise<Database> {
   const { database } = config;
   let databaseUrl = database.url;

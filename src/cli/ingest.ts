@@ -119,16 +119,22 @@ export async function ingestCommand(config: Config, opts: IngestCommandOptions):
   process.on('SIGTERM', onSignal);
   try {
     if (opts.url) {
-      if (opts.source) throw new CliError('--source applies to an in-process ingest; with --url the pipeline ingests from its own source', EXIT.usage);
+      if (opts.source)
+        throw new CliError('--source applies to an in-process ingest; with --url the pipeline ingests from its own source', EXIT.usage);
       const client = new PipelineClient(opts.url, opts.apiKey ?? config.security.apiKey ?? null);
       const runId = await client.startIngest(changeQuery(opts));
       if (!json && !isTerminal()) out(`run ${runId} started on ${client.base}`);
-      const run = await client.follow(runId, (p) => bar.update(p), stop.signal).catch((err: unknown) => {
-        if (stop.signal.aborted) {
-          throw new CliError(`interrupted: run ${runId} goes on in the pipeline (customer-pipeline runs --url ${client.base})`, EXIT.failed);
-        }
-        throw err;
-      });
+      const run = await client
+        .follow(runId, (p) => bar.update(p), stop.signal)
+        .catch((err: unknown) => {
+          if (stop.signal.aborted) {
+            throw new CliError(
+              `interrupted: run ${runId} goes on in the pipeline (customer-pipeline runs --url ${client.base})`,
+              EXIT.failed,
+            );
+          }
+          throw err;
+        });
       bar.stop();
       finish(run, json, `on ${client.base}`);
       return;

@@ -16,7 +16,12 @@ interface ReadOptions {
 }
 
 /** Runs a read on the pipeline's API (--url) or on its database. */
-async function read<T>(config: Config, opts: ReadOptions, remote: (c: PipelineClient) => Promise<T>, local: (db: Awaited<ReturnType<typeof openCliDatabase>>) => Promise<T>): Promise<T> {
+async function read<T>(
+  config: Config,
+  opts: ReadOptions,
+  remote: (c: PipelineClient) => Promise<T>,
+  local: (db: Awaited<ReturnType<typeof openCliDatabase>>) => Promise<T>,
+): Promise<T> {
   if (opts.url) return remote(new PipelineClient(opts.url, opts.apiKey ?? config.security.apiKey ?? null));
   const db = await openCliDatabase(config);
   try {
@@ -45,7 +50,20 @@ export async function runsCommand(config: Config, opts: ReadOptions): Promise<vo
   if (page.total === 0) return out('no runs yet: customer-pipeline ingest');
   out(
     table(
-      ['run', 'status', 'started (UTC)', 'duration', 'pages', 'fetched', 'inserted', 'updated', 'unchanged', 'rejected', 'retries', 'error'],
+      [
+        'run',
+        'status',
+        'started (UTC)',
+        'duration',
+        'pages',
+        'fetched',
+        'inserted',
+        'updated',
+        'unchanged',
+        'rejected',
+        'retries',
+        'error',
+      ],
       page.data.map((r) => [
         r.id,
         status(r.status),

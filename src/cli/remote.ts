@@ -56,7 +56,11 @@ export class PipelineClient {
     return new CliError(`the pipeline answered ${status}: ${detail}`, EXIT.failed);
   }
 
-  async #json<T>(method: 'GET' | 'POST', path: string, expect: number[]): Promise<{ status: number; body: T; headers: Record<string, unknown> }> {
+  async #json<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    expect: number[],
+  ): Promise<{ status: number; body: T; headers: Record<string, unknown> }> {
     let res;
     try {
       res = await request(`${this.base}${path}`, { method, headers: { accept: 'application/json', ...this.#headers } });
@@ -101,7 +105,9 @@ export class PipelineClient {
 
   async changes(runId: number, change: ChangeKind | null, page: number, limit: number): Promise<PageOf<CustomerChange>> {
     const filter = change ? `&change=${change}` : '';
-    return (await this.#json<PageOf<CustomerChange>>('GET', `/api/ingest/runs/${runId}/changes?page=${page}&limit=${limit}${filter}`, [200])).body;
+    return (
+      await this.#json<PageOf<CustomerChange>>('GET', `/api/ingest/runs/${runId}/changes?page=${page}&limit=${limit}${filter}`, [200])
+    ).body;
   }
 
   async history(customerId: string, page: number, limit: number): Promise<PageOf<HistoryEntry>> {

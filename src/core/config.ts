@@ -70,8 +70,10 @@ const oneOf =
   };
 
 const text: Parser<string> = (raw) => raw;
-const optionalUrl = (protocols: string[]): Parser<string | null> => (raw, name) =>
-  raw === '' ? null : url(protocols)(raw, name);
+const optionalUrl =
+  (protocols: string[]): Parser<string | null> =>
+  (raw, name) =>
+    raw === '' ? null : url(protocols)(raw, name);
 
 const faultSpec: Parser<FaultSpec | null> = (raw, name) => {
   try {
@@ -100,7 +102,10 @@ const apiKey: Parser<string | null> = (raw, name) => {
 
 // Browser origins allowed to call the API: "*" or scheme://host[:port], comma-separated.
 const origins: Parser<string[]> = (raw, name) => {
-  const list = raw.split(',').map((o) => o.trim()).filter(Boolean);
+  const list = raw
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
   for (const o of list) {
     if (o === '*') continue;
     let u: URL | null = null;
@@ -119,7 +124,8 @@ const origins: Parser<string[]> = (raw, name) => {
 /** Every setting, its default and what it is for. `.env.example` mirrors this. */
 export const SETTINGS = {
   HOST: {
-    group: 'http', key: 'host',
+    group: 'http',
+    key: 'host',
     description: 'Interface both services listen on: 127.0.0.1 keeps them on this machine; 0.0.0.0 (the containers) serves every interface',
     default: '127.0.0.1',
     parse: text,
@@ -127,206 +133,245 @@ export const SETTINGS = {
   MOCK_PORT: { group: 'http', key: 'mockPort', description: 'Port of the mock source API', default: 5000, parse: port },
   PIPELINE_PORT: { group: 'http', key: 'pipelinePort', description: 'Port of the pipeline API', default: 8000, parse: port },
   DATABASE_URL: {
-    group: 'database', key: 'url',
+    group: 'database',
+    key: 'url',
     description: 'PostgreSQL server to use; empty starts the embedded PostgreSQL 15',
     default: null,
     parse: optionalUrl(['postgres:', 'postgresql:']),
   },
   DATABASE_READ_URL: {
-    group: 'database', key: 'readUrl',
+    group: 'database',
+    key: 'readUrl',
     description:
       'A streaming replica of DATABASE_URL for the read API (customers, run records); empty = reads on DATABASE_URL. Reads fall back to the primary while it is down',
     default: null,
     parse: optionalUrl(['postgres:', 'postgresql:']),
   },
   EMBEDDED_PG_PORT: {
-    group: 'database', key: 'embeddedPort',
+    group: 'database',
+    key: 'embeddedPort',
     description: 'Port of the embedded PostgreSQL',
     default: 54329,
     parse: int(1, 65535),
   },
   EMBEDDED_PG_DIR: {
-    group: 'database', key: 'embeddedDir',
+    group: 'database',
+    key: 'embeddedDir',
     description: 'Data directory of the embedded PostgreSQL',
     default: path.join(PACKAGE_ROOT, '.data', 'postgres'),
     parse: (raw: string) => path.resolve(raw),
   },
   MOCK_SERVER_URL: {
-    group: 'source', key: 'url',
+    group: 'source',
+    key: 'url',
     description: 'Base URL of the source API the pipeline ingests from (default: the local mock)',
     default: null,
     parse: optionalUrl(['http:', 'https:']),
   },
   MOCK_DATA_FILE: {
-    group: 'mock', key: 'dataFile',
+    group: 'mock',
+    key: 'dataFile',
     description: 'JSON file of customer records the mock serves',
     default: path.join(PACKAGE_ROOT, 'data', 'customers.json'),
     parse: (raw: string) => path.resolve(raw),
   },
   MOCK_DATA_STRICT: {
-    group: 'mock', key: 'dataStrict',
-    description: 'Refuse to start on a data file with a record that breaks the schema (false: serve it as it is, for the pipeline to reject)',
+    group: 'mock',
+    key: 'dataStrict',
+    description:
+      'Refuse to start on a data file with a record that breaks the schema (false: serve it as it is, for the pipeline to reject)',
     default: true,
     parse: bool,
   },
   MOCK_GENERATE: {
-    group: 'mock', key: 'generate',
+    group: 'mock',
+    key: 'generate',
     description: 'Serve N generated records instead of the data file (0 = use the file)',
     default: 0,
     parse: int(0, 50_000_000),
   },
   MOCK_SEED: { group: 'mock', key: 'seed', description: 'Seed of the generated dataset', default: 42, parse: int(0, 2 ** 31 - 1) },
   MOCK_MAX_LIMIT: {
-    group: 'mock', key: 'maxLimit',
+    group: 'mock',
+    key: 'maxLimit',
     description: 'Largest page size the mock accepts',
     default: 1000,
     parse: int(1, 100_000),
   },
   MOCK_FAULTS: {
-    group: 'mock', key: 'faults',
+    group: 'mock',
+    key: 'faults',
     description:
       'Faults the mock injects into /api/customers: key=value pairs separated by ",", e.g. "errorRate=0.1,rateLimitEvery=20,seed=7" (keys in src/core/mock/fault-spec.ts); empty = none',
     default: null,
     parse: faultSpec,
   },
   INGEST_PAGE_SIZE: {
-    group: 'ingest', key: 'pageSize',
+    group: 'ingest',
+    key: 'pageSize',
     description: 'Records asked for per source page',
     default: 1000,
     parse: int(1, 100_000),
   },
   INGEST_CONCURRENCY: { group: 'ingest', key: 'concurrency', description: 'Source pages fetched at once', default: 4, parse: int(1, 64) },
   INGEST_WORK_MEM: {
-    group: 'ingest', key: 'workMem',
-    description: "PostgreSQL work_mem of the ingest's transaction (SET LOCAL: that transaction only), so its sorts and hashes stay in memory",
+    group: 'ingest',
+    key: 'workMem',
+    description:
+      "PostgreSQL work_mem of the ingest's transaction (SET LOCAL: that transaction only), so its sorts and hashes stay in memory",
     default: '64MB',
     parse: pgMemory,
   },
   INGEST_CHUNK_ROWS: {
-    group: 'ingest', key: 'chunkRows',
+    group: 'ingest',
+    key: 'chunkRows',
     description: 'Rows staged before they are compared with the stored customers, while later pages are still being fetched',
     default: 25_000,
     parse: int(1, 10_000_000),
   },
   INGEST_MAX_PAGES: {
-    group: 'ingest', key: 'maxPages',
-    description: 'Most source pages one ingest reads (the short or empty last one included); a source still sending full pages past it fails the run',
+    group: 'ingest',
+    key: 'maxPages',
+    description:
+      'Most source pages one ingest reads (the short or empty last one included); a source still sending full pages past it fails the run',
     default: 1_000_000,
     parse: int(1, 1_000_000_000),
   },
   INGEST_MAX_RECORDS: {
-    group: 'ingest', key: 'maxRecords',
+    group: 'ingest',
+    key: 'maxRecords',
     description: 'Most source records one ingest reads, valid or not; past it the run fails',
     default: 50_000_000,
     parse: int(1, 10_000_000_000),
   },
   INGEST_MAX_DURATION_MS: {
-    group: 'ingest', key: 'maxDurationMs',
+    group: 'ingest',
+    key: 'maxDurationMs',
     description: 'Longest one ingest may spend reading the source (6 h); past it the run fails',
     default: 6 * 3600_000,
     parse: int(1000, 7 * 24 * 3600_000),
   },
   SOURCE_TIMEOUT_MS: {
-    group: 'source', key: 'timeoutMs',
+    group: 'source',
+    key: 'timeoutMs',
     description: 'Deadline of one source request, connecting to the last byte of the body (a timed-out request is retried)',
     default: 30_000,
     parse: int(1, 600_000),
   },
   SOURCE_MAX_PAGE_BYTES: {
-    group: 'source', key: 'maxPageBytes',
+    group: 'source',
+    key: 'maxPageBytes',
     description:
       'Largest source page body read, in bytes; a longer one (or a Content-Length past it) fails the run unread. The default is over twice a 100,000-record page of the mock',
     default: 64 * 1024 * 1024,
     parse: int(1024, 1024 * 1024 * 1024),
   },
   SOURCE_MAX_RETRIES: {
-    group: 'source', key: 'maxRetries',
+    group: 'source',
+    key: 'maxRetries',
     description: 'Retries of one source page before the run fails',
     default: 5,
     parse: int(0, 100),
   },
   SOURCE_RETRY_BASE_MS: {
-    group: 'source', key: 'retryBaseMs',
+    group: 'source',
+    key: 'retryBaseMs',
     description: 'First retry delay (doubles each retry, with jitter)',
     default: 200,
     parse: int(0, 60_000),
   },
   SOURCE_RETRY_MAX_MS: {
-    group: 'source', key: 'retryMaxMs',
+    group: 'source',
+    key: 'retryMaxMs',
     description: 'Longest single retry delay',
     default: 10_000,
     parse: int(0, 600_000),
   },
   INGEST_DELETE_MISSING: {
-    group: 'ingest', key: 'deleteMissing',
-    description: 'After a complete run, delete the stored customers whose id the source did not return (a rejected record is not an absence); per request: ?delete_missing=true|false',
+    group: 'ingest',
+    key: 'deleteMissing',
+    description:
+      'After a complete run, delete the stored customers whose id the source did not return (a rejected record is not an absence); per request: ?delete_missing=true|false',
     default: false,
     parse: bool,
   },
   INGEST_DELETE_MAX_PERCENT: {
-    group: 'ingest', key: 'deleteMaxPercent',
-    description: 'Mass-delete guard: a run that would delete more than this percentage of the stored customers is refused (409) unless the request says ?allow_mass_delete=true',
+    group: 'ingest',
+    key: 'deleteMaxPercent',
+    description:
+      'Mass-delete guard: a run that would delete more than this percentage of the stored customers is refused (409) unless the request says ?allow_mass_delete=true',
     default: 10,
     parse: int(0, 100),
   },
   CHANGES_RETENTION_DAYS: {
-    group: 'ingest', key: 'changesRetentionDays',
+    group: 'ingest',
+    key: 'changesRetentionDays',
     description: "Days a run's change set is kept (readable, revertable); older ones are pruned at the next ingest, their runs stay listed",
     default: 90,
     parse: int(1, 36_500),
   },
   SOURCE_RETRY_BUDGET_MS: {
-    group: 'source', key: 'retryBudgetMs',
+    group: 'source',
+    key: 'retryBudgetMs',
     description: 'Total time one ingest may wait between source retries, Retry-After included',
     default: 120_000,
     parse: int(0, 3_600_000),
   },
   DB_POOL_MAX: {
-    group: 'database', key: 'poolMax',
+    group: 'database',
+    key: 'poolMax',
     description: 'Connections in the pipeline database pool',
     default: 10,
     parse: int(1, 1000),
   },
   DB_STATEMENT_TIMEOUT_MS: {
-    group: 'database', key: 'statementTimeoutMs',
-    description: 'Longest one read query may run before it is cancelled and answered 503 (an ingest and the migrations are not bound by it); 0 = no limit',
+    group: 'database',
+    key: 'statementTimeoutMs',
+    description:
+      'Longest one read query may run before it is cancelled and answered 503 (an ingest and the migrations are not bound by it); 0 = no limit',
     default: 5000,
     parse: int(0, 3_600_000),
   },
   DB_LOCK_TIMEOUT_MS: {
-    group: 'database', key: 'lockTimeoutMs',
+    group: 'database',
+    key: 'lockTimeoutMs',
     description: 'Longest a query may wait for a lock held by another session before it is answered 503; 0 = no limit',
     default: 2000,
     parse: int(0, 3_600_000),
   },
   DB_TRANSACTION_POOLER: {
-    group: 'database', key: 'transactionPooler',
+    group: 'database',
+    key: 'transactionPooler',
     description:
-      'DATABASE_URL (and DATABASE_READ_URL) go through a pooler in transaction mode, such as PgBouncer: the read timeouts are set in each statement\'s own transaction (two more round trips per read) instead of once per connection',
+      "DATABASE_URL (and DATABASE_READ_URL) go through a pooler in transaction mode, such as PgBouncer: the read timeouts are set in each statement's own transaction (two more round trips per read) instead of once per connection",
     default: false,
     parse: bool,
   },
   LOG_LEVEL: { group: 'log', key: 'level', description: 'Log level (fatal … trace, silent)', default: 'info', parse: oneOf(LOG_LEVELS) },
   LOG_REQUESTS: {
-    group: 'log', key: 'requests',
+    group: 'log',
+    key: 'requests',
     description: 'One info log line per request (method, route pattern, status, duration, request id)',
     default: true,
     parse: bool,
   },
   INGEST_API_KEY: {
-    group: 'security', key: 'apiKey',
+    group: 'security',
+    key: 'apiKey',
     description: 'When set, POST /api/ingest and the run routes need "Authorization: Bearer <key>" (at least 16 characters); empty = open',
     default: null,
     parse: apiKey,
   },
   RATE_LIMIT_PER_MINUTE: {
-    group: 'security', key: 'rateLimitPerMinute',
+    group: 'security',
+    key: 'rateLimitPerMinute',
     description: 'Reads (GET /api/... but health and ready) allowed per client IP per minute on the pipeline; 0 = no limit',
     default: 0,
     parse: int(0, 10_000_000),
   },
   CORS_ORIGINS: {
-    group: 'security', key: 'corsOrigins',
+    group: 'security',
+    key: 'corsOrigins',
     description: 'Browser origins allowed to call the pipeline API, comma-separated (or *); empty = CORS off',
     default: [] as string[],
     parse: origins,

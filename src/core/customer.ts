@@ -79,11 +79,7 @@ export function isValidDate(s: string): boolean {
 export function isValidTimestamp(s: string): boolean {
   const m = TIMESTAMP_RE.exec(s);
   return (
-    m !== null &&
-    isCalendarDate(Number(m[1]), Number(m[2]), Number(m[3])) &&
-    Number(m[4]) <= 23 &&
-    Number(m[5]) <= 59 &&
-    Number(m[6]) <= 59
+    m !== null && isCalendarDate(Number(m[1]), Number(m[2]), Number(m[3])) && Number(m[4]) <= 23 && Number(m[5]) <= 59 && Number(m[6]) <= 59
   );
 }
 
@@ -208,9 +204,7 @@ function datePrefixOk(s: string): boolean {
   const lo = digits2(s, 2);
   const m = digits2(s, 5);
   const d = digits2(s, 8);
-  return (
-    hi >= 0 && lo >= 0 && m >= 0 && d >= 0 && s.charCodeAt(4) === 45 && s.charCodeAt(7) === 45 && isCalendarDate(hi * 100 + lo, m, d)
-  );
+  return hi >= 0 && lo >= 0 && m >= 0 && d >= 0 && s.charCodeAt(4) === 45 && s.charCodeAt(7) === 45 && isCalendarDate(hi * 100 + lo, m, d);
 }
 
 export function fastDate(v: unknown): boolean {

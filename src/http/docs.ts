@@ -43,7 +43,10 @@ function examplesIntoDescriptions(querystring: unknown): unknown {
       continue;
     }
     const eg = examples.map((e) => `\`${String(e)}\``).join(', ');
-    properties[name] = { ...rest, description: `${typeof rest.description === 'string' ? rest.description.replace(/\.?\s*$/, '') : ''}. Example${examples.length > 1 ? 's' : ''}: ${eg}` };
+    properties[name] = {
+      ...rest,
+      description: `${typeof rest.description === 'string' ? rest.description.replace(/\.?\s*$/, '') : ''}. Example${examples.length > 1 ? 's' : ''}: ${eg}`,
+    };
   }
   return { ...q, properties };
 }

@@ -80,15 +80,13 @@ export function problemText(status: number, detail: string, extra: Record<string
   return JSON.stringify({ type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail, ...extra });
 }
 
-export function sendProblem(
-  reply: FastifyReply,
-  status: number,
-  detail: string,
-  extra: Record<string, unknown> = {},
-): FastifyReply {
+export function sendProblem(reply: FastifyReply, status: number, detail: string, extra: Record<string, unknown> = {}): FastifyReply {
   // A URL too long to read (414) is not echoed back.
   const instance = status === 414 ? undefined : reply.request.url;
-  return reply.code(status).type(PROBLEM_CONTENT_TYPE).send(problemText(status, detail, { instance, ...extra }));
+  return reply
+    .code(status)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(problemText(status, detail, { instance, ...extra }));
 }
 
 const LOCATION: Record<string, InvalidParam['in']> = {
@@ -120,10 +118,7 @@ export function allowedMethods(app: FastifyInstance, path: string): string[] {
  * 404 for a path no route has, 405 with `Allow` for a known path asked with
  * another method (Fastify's router would answer 404 for both).
  */
-export function installErrorHandling(
-  app: FastifyInstance,
-  classify: (err: Error) => HttpError | null = () => null,
-): void {
+export function installErrorHandling(app: FastifyInstance, classify: (err: Error) => HttpError | null = () => null): void {
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
     const allowed = allowedMethods(app, path);

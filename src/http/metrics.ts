@@ -54,8 +54,7 @@ export function installMetrics(app: FastifyInstance, registry: Registry): void {
     {
       schema: {
         summary: 'Metrics in the Prometheus text format',
-        description:
-          'HTTP latency histograms by route and status, the process (CPU, memory, event loop), and the service\'s own counters.',
+        description: "HTTP latency histograms by route and status, the process (CPU, memory, event loop), and the service's own counters.",
         response: {
           200: {
             description: 'Prometheus text exposition format 0.0.4',

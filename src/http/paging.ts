@@ -78,7 +78,15 @@ export function strictIntegerValidation<V extends Validate>(httpPart: string | u
         if (value === undefined) continue;
         const problem = integerTextProblem(value, maximum);
         if (problem !== null) {
-          strict.errors = [{ instancePath: `/${name}`, schemaPath: `#/properties/${name}/type`, keyword: 'type', params: { type: 'integer' }, message: problem }];
+          strict.errors = [
+            {
+              instancePath: `/${name}`,
+              schemaPath: `#/properties/${name}/type`,
+              keyword: 'type',
+              params: { type: 'integer' },
+              message: problem,
+            },
+          ];
           return false;
         }
       }

@@ -111,10 +111,7 @@ export interface SharedServerOptions {
   logRequests?: boolean;
 }
 
-export function serverOptions(
-  logger: FastifyBaseLogger | false | undefined,
-  opts: SharedServerOptions = {},
-): FastifyServerOptions {
+export function serverOptions(logger: FastifyBaseLogger | false | undefined, opts: SharedServerOptions = {}): FastifyServerOptions {
   const ajvCompiler = AjvCompiler();
   return {
     ...(logger ? { loggerInstance: logger } : { logger: false }),

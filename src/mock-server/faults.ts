@@ -186,7 +186,12 @@ export function faultHooks(injector: FaultInjector) {
     apply(request, reply, decision).then((goOn) => goOn && done(), done);
   }
 
-  function onSend(request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, payload?: unknown) => void): void {
+  function onSend(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    payload: unknown,
+    done: (err: Error | null, payload?: unknown) => void,
+  ): void {
     const mode = truncating.get(request);
     if (mode === undefined) return done(null, payload);
     // The routes send their JSON as bytes; a string is any other answer's.

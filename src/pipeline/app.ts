@@ -82,10 +82,20 @@ function problemOf(err: Error): HttpError | null {
   if (isDatabaseUnavailable(err)) return new HttpError(503, 'Database unavailable; try again shortly');
   const timeout = databaseTimeout(err);
   if (timeout === 'lock') {
-    return new HttpError(503, 'The database is busy: a lock held by other work did not come free in time (DB_LOCK_TIMEOUT_MS); try again shortly', {}, { 'retry-after': '1' });
+    return new HttpError(
+      503,
+      'The database is busy: a lock held by other work did not come free in time (DB_LOCK_TIMEOUT_MS); try again shortly',
+      {},
+      { 'retry-after': '1' },
+    );
   }
   if (timeout === 'statement') {
-    return new HttpError(503, 'The database did not answer in time (DB_STATEMENT_TIMEOUT_MS); try again shortly', {}, { 'retry-after': '1' });
+    return new HttpError(
+      503,
+      'The database did not answer in time (DB_STATEMENT_TIMEOUT_MS); try again shortly',
+      {},
+      { 'retry-after': '1' },
+    );
   }
   return null;
 }
@@ -130,8 +140,16 @@ export async function buildPipelineApp(deps: PipelineAppDeps): Promise<FastifyIn
     {
       needsAuth: apiKey ? (route) => isIngestRoute(route.url) : undefined,
       tags: [
-        { name: 'customers', description: 'The stored customers: pages, filters, sort, cursors, lookups', routes: (url) => url.startsWith('/api/customers') },
-        { name: 'ingest', description: 'Ingest runs: start one, follow it, read its record and its rejected records', routes: isIngestRoute },
+        {
+          name: 'customers',
+          description: 'The stored customers: pages, filters, sort, cursors, lookups',
+          routes: (url) => url.startsWith('/api/customers'),
+        },
+        {
+          name: 'ingest',
+          description: 'Ingest runs: start one, follow it, read its record and its rejected records',
+          routes: isIngestRoute,
+        },
         { name: 'operations', description: 'Liveness, readiness and metrics', routes: () => true },
       ],
       errorsFor: (route) => {

@@ -76,7 +76,19 @@ describe('customer-pipeline (the CLI)', () => {
     it('lists every command and exits 0', async () => {
       const r = await cli(['--help']);
       expect(r.code).toBe(0);
-      for (const command of ['start', 'mock', 'pipeline', 'ingest', 'runs', 'rejected', 'changes', 'history', 'revert', 'generate', 'migrate']) {
+      for (const command of [
+        'start',
+        'mock',
+        'pipeline',
+        'ingest',
+        'runs',
+        'rejected',
+        'changes',
+        'history',
+        'revert',
+        'generate',
+        'migrate',
+      ]) {
         expect(r.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
       }
     });
@@ -102,7 +114,9 @@ describe('customer-pipeline (the CLI)', () => {
 
       const setting = await cli(['runs'], { DATABASE_URL: 'mysql://nope' });
       expect(setting.code).toBe(2);
-      expect(setting.stderr.trim()).toBe('customer-pipeline: invalid setting: DATABASE_URL must start with postgres:// or postgresql://, got "mysql://nope"');
+      expect(setting.stderr.trim()).toBe(
+        'customer-pipeline: invalid setting: DATABASE_URL must start with postgres:// or postgresql://, got "mysql://nope"',
+      );
     });
   });
 
@@ -207,7 +221,8 @@ describe('customer-pipeline (the CLI)', () => {
 
     it('ingest --dry-run previews, changes and history show what runs did, revert undoes one (exit 3 when refused)', async () => {
       const changed = await startMockSource(records.map((r, i) => (i === 0 ? { ...r, first_name: 'Changed' } : r)));
-      const firstName = async () => (await db.pool.query(`SELECT first_name FROM customers WHERE customer_id = 'CLI-0001'`)).rows[0].first_name;
+      const firstName = async () =>
+        (await db.pool.query(`SELECT first_name FROM customers WHERE customer_id = 'CLI-0001'`)).rows[0].first_name;
       try {
         const dry = await cli(['ingest', '--source', changed.url, '--dry-run', '--json'], { DATABASE_URL: db.url });
         expect(dry.code).toBe(0);
@@ -302,9 +317,13 @@ describe('customer-pipeline (the CLI)', () => {
     });
 
     it('changes, history and revert work through the pipeline API too', async () => {
-      const runs = JSON.parse((await cli(['runs', '--url', url, '--json'])).stdout) as { data: { id: number; inserted: number; status: string }[] };
+      const runs = JSON.parse((await cli(['runs', '--url', url, '--json'])).stdout) as {
+        data: { id: number; inserted: number; status: string }[];
+      };
       const inserting = runs.data.find((r) => r.inserted > 0 && r.status === 'succeeded')!;
-      const changes = JSON.parse((await cli(['changes', String(inserting.id), '--url', url, '--json', '--change', 'insert', '-n', '5'])).stdout) as {
+      const changes = JSON.parse(
+        (await cli(['changes', String(inserting.id), '--url', url, '--json', '--change', 'insert', '-n', '5'])).stdout,
+      ) as {
         total: number;
         data: { customer_id: string; change: string }[];
       };

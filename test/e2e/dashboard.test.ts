@@ -85,7 +85,10 @@ async function seedHistory(pipeline: TestPipeline): Promise<void> {
  */
 function expectedFailure(text: string, url: string): boolean {
   const status = /status of (\d+)/.exec(text)?.[1];
-  return (status === '409' && /\/api\/ingest\/runs\/\d+\/revert$/.test(url)) || (status === '404' && /\/api\/customers\/GEN-000001235$/.test(url));
+  return (
+    (status === '409' && /\/api\/ingest\/runs\/\d+\/revert$/.test(url)) ||
+    (status === '404' && /\/api\/customers\/GEN-000001235$/.test(url))
+  );
 }
 
 describe.skipIf(skip)('the dashboard, in Chromium', () => {
@@ -108,7 +111,10 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     page = await browser.newPage({ viewport: { width: 1360, height: 820 }, timezoneId: 'Europe/Paris' });
     // A script error, a CSP violation or a failed request shows here.
     page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => m.type() === 'error' && !expectedFailure(m.text(), m.location().url) && problems.push(`console: ${m.text()}`));
+    page.on(
+      'console',
+      (m) => m.type() === 'error' && !expectedFailure(m.text(), m.location().url) && problems.push(`console: ${m.text()}`),
+    );
     // ERR_ABORTED is the page cancelling a request it no longer needs (a newer search, a view left).
     page.on('requestfailed', (r) => {
       const error = r.failure()?.errorText ?? '';
@@ -345,7 +351,10 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
   /** The page shows the change as the API gives it: highlighted fields = `fields`, before → after their values. */
   async function expectDiff(testid: string, c: Omit<ChangeJson, 'customer_id'>): Promise<void> {
     const rows = await rendered(testid);
-    expect(rows.filter((r) => r.changed).map((r) => r.field), testid).toEqual(c.fields);
+    expect(
+      rows.filter((r) => r.changed).map((r) => r.field),
+      testid,
+    ).toEqual(c.fields);
     for (const r of rows.filter((x) => x.changed)) {
       expect(r.before, `${testid} ${r.field}`).toBe(c.change === 'insert' ? null : shown(c.before, r.field));
       expect(r.after, `${testid} ${r.field}`).toBe(c.change === 'delete' ? null : shown(c.after, r.field));
@@ -355,11 +364,13 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     const api_ = await api<{ data: ChangeJson[] }>(pipeline, `/api/ingest/runs/${runId}/changes?limit=20&${query}`);
     expect(api_.data.length).toBeGreaterThan(0);
     const list = page.getByTestId('changes').locator('li.change');
-    await expect.poll(() => list.evaluateAll((lis) => lis.map((li) => li.getAttribute('data-testid')))).toEqual(api_.data.map((c) => `change-${c.customer_id}`));
+    await expect
+      .poll(() => list.evaluateAll((lis) => lis.map((li) => li.getAttribute('data-testid'))))
+      .toEqual(api_.data.map((c) => `change-${c.customer_id}`));
     for (const c of api_.data) await expectDiff(`change-${c.customer_id}`, c);
   }
 
-  it("previews a dry run: its change set, marked as a preview, and nothing written", async () => {
+  it('previews a dry run: its change set, marked as a preview, and nothing written', async () => {
     source.setRecords(changed);
     await page.goto(`${base}/#/runs`);
     await page.getByTestId('start-dry-run').click();
@@ -415,14 +426,19 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
 
   it("shows a customer's history, newest first, with before → after and a link to each run", async () => {
     await page.goto(`${base}/#/customers/${ADA}`);
-    const history = await api<{ data: ({ run_id: number } & Omit<ChangeJson, 'customer_id'>)[] }>(pipeline, `/api/customers/${ADA}/history`);
+    const history = await api<{ data: ({ run_id: number } & Omit<ChangeJson, 'customer_id'>)[] }>(
+      pipeline,
+      `/api/customers/${ADA}/history`,
+    );
     // The real run and the first ingest; the dry run changed nothing.
     expect(history.data.map((h) => [h.run_id, h.change])).toEqual([
       [changeRunId, 'update'],
       [28, 'insert'],
     ]);
     const entries = page.getByTestId('history').locator('li.change');
-    await expect.poll(() => entries.evaluateAll((lis) => lis.map((li) => li.getAttribute('data-testid')))).toEqual(history.data.map((h) => `history-${h.run_id}`));
+    await expect
+      .poll(() => entries.evaluateAll((lis) => lis.map((li) => li.getAttribute('data-testid'))))
+      .toEqual(history.data.map((h) => `history-${h.run_id}`));
     for (const h of history.data) await expectDiff(`history-${h.run_id}`, h);
     expect(await page.getByTestId('field-address').textContent()).toBe(`Address${ADA_ADDRESS}`);
     await shot('22-customer-history');
@@ -500,7 +516,10 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     const note = page.getByTestId('deleted-note');
     await note.waitFor();
     expect(await note.textContent()).toMatch(new RegExp(`^Deleted by run #${deleteId} on \\d{4}-\\d\\d-\\d\\d .*no longer stored`));
-    const history = await api<{ data: ({ run_id: number } & Omit<ChangeJson, 'customer_id'>)[] }>(pipeline, `/api/customers/${ADA}/history`);
+    const history = await api<{ data: ({ run_id: number } & Omit<ChangeJson, 'customer_id'>)[] }>(
+      pipeline,
+      `/api/customers/${ADA}/history`,
+    );
     expect(history.data[0]).toMatchObject({ run_id: deleteId, change: 'delete' });
     await expect.poll(() => page.getByTestId('history').locator('li.change').count()).toBe(history.data.length);
     for (const h of history.data) await expectDiff(`history-${h.run_id}`, h);
@@ -513,8 +532,12 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     await expect.poll(() => row.nth(9).textContent()).toBe('1');
     expect(await page.getByTestId(`tag-dry-${previewId}`).textContent()).toBe('dry run');
     expect(await page.getByTestId(`tag-reverted-${laterRunId}`).textContent()).toBe('reverted');
-    expect(await page.locator(`[data-testid="chart-outcomes"] a.bar-run[data-run="${deleteId}"] rect[data-series="deleted"]`).count()).toBe(1);
-    expect(await page.locator(`[data-testid="chart-outcomes"] a.bar-run[data-run="${previewId}"] title`).textContent()).toMatch(/dry run: nothing written/);
+    expect(await page.locator(`[data-testid="chart-outcomes"] a.bar-run[data-run="${deleteId}"] rect[data-series="deleted"]`).count()).toBe(
+      1,
+    );
+    expect(await page.locator(`[data-testid="chart-outcomes"] a.bar-run[data-run="${previewId}"] title`).textContent()).toMatch(
+      /dry run: nothing written/,
+    );
     await shot('27-runs-tags');
   });
 
@@ -546,7 +569,12 @@ describe.skipIf(skip)('the dashboard, in Chromium', () => {
     await page.getByTestId('run-error-5').waitFor();
     const sizes = await page.getByTestId('runs-table').evaluate((table) => {
       const box = table.parentElement!;
-      return { table: table.getBoundingClientRect().width, box: box.clientWidth, scroll: box.scrollWidth, page: table.ownerDocument.documentElement.scrollWidth };
+      return {
+        table: table.getBoundingClientRect().width,
+        box: box.clientWidth,
+        scroll: box.scrollWidth,
+        page: table.ownerDocument.documentElement.scrollWidth,
+      };
     });
     expect(sizes.scroll).toBeLessThanOrEqual(sizes.box);
     expect(sizes.table).toBeLessThanOrEqual(sizes.box);

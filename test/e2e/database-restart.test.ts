@@ -72,7 +72,8 @@ describe('the pipeline process when its database restarts under an ingest', () =
   });
 
   const ingest = () => fetch(`${api}/api/ingest`, { method: 'POST' });
-  const run = async (id: number) => (await (await fetch(`${api}/api/ingest/runs/${id}`)).json()) as { status: string; error: string | null };
+  const run = async (id: number) =>
+    (await (await fetch(`${api}/api/ingest/runs/${id}`)).json()) as { status: string; error: string | null };
   const customers = async () => ((await (await fetch(`${api}/api/customers?limit=1`)).json()) as { total: number }).total;
 
   it('a terminated connection fails the run, not the process', async () => {
@@ -94,7 +95,9 @@ describe('the pipeline process when its database restarts under an ingest', () =
     expect(await run(problem.run_id)).toMatchObject({
       status: 'failed',
       // The server's own words, or the socket's when the pipeline was writing COPY data as it went.
-      error: expect.stringMatching(/^database error: .*(terminating connection due to administrator command|Connection terminated|EPIPE|ECONNRESET)/),
+      error: expect.stringMatching(
+        /^database error: .*(terminating connection due to administrator command|Connection terminated|EPIPE|ECONNRESET)/,
+      ),
     });
     expect(service.output()).not.toMatch(/stopping after an error/);
   }, 60_000);

@@ -66,14 +66,19 @@ describe('npm start', () => {
   it('listens on 127.0.0.1 by default and says what it is bound to', async () => {
     const svc = await startService('mock', { HOST: '' });
     try {
-      expect(svc.output()).toMatch(/mock server \(source API\)\s+http:\/\/127\.0\.0\.1:\d+ .*\(bound to 127\.0\.0\.1:\d+: this machine only\)/);
+      expect(svc.output()).toMatch(
+        /mock server \(source API\)\s+http:\/\/127\.0\.0\.1:\d+ .*\(bound to 127\.0\.0\.1:\d+: this machine only\)/,
+      );
     } finally {
       await svc.stop('SIGINT');
     }
   });
 
   it.each([
-    [{ DATABASE_URL: 'postgres://postgres:hunter2@127.0.0.1:1/x' }, /cannot start: DATABASE_URL: cannot reach PostgreSQL on 127\.0\.0\.1:1/],
+    [
+      { DATABASE_URL: 'postgres://postgres:hunter2@127.0.0.1:1/x' },
+      /cannot start: DATABASE_URL: cannot reach PostgreSQL on 127\.0\.0\.1:1/,
+    ],
     [{ HOST: 'no-such-host.invalid' }, /cannot start: HOST=no-such-host\.invalid: not an address of this machine/],
   ])('stops at start with one line naming the setting: %j', async (env, message) => {
     const err = await startService('pipeline', { DATABASE_URL: db.url, ...env }, 20_000).catch((e: Error) => e);

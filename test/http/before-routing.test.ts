@@ -81,7 +81,7 @@ describe.each([
     await done?.();
   });
 
-  it('431: header fields over Node\'s limit (16 KiB)', async () => {
+  it("431: header fields over Node's limit (16 KiB)", async () => {
     expectRawProblem(await get(port, '/api/customers', `X-Pad: ${'a'.repeat(20_000)}\r\n`), 431);
   });
 

@@ -141,7 +141,13 @@ const TOO_LONG_IDS: [string, string][] = [
 ];
 
 describe.each([
-  ['mock', async () => ({ app: await buildMockApp({ dataset: datasetFromRecords([{ ...record, customer_id: STORED_MAX_ID }]) }), done: async () => {} })],
+  [
+    'mock',
+    async () => ({
+      app: await buildMockApp({ dataset: datasetFromRecords([{ ...record, customer_id: STORED_MAX_ID }]) }),
+      done: async () => {},
+    }),
+  ],
   [
     'pipeline',
     async () => {

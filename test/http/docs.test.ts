@@ -14,7 +14,10 @@ interface Operation {
   responses: Record<string, { description?: string; content?: Record<string, { schema?: { $ref?: string }; example?: unknown }> }>;
   security?: unknown[];
 }
-type Document = { paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, unknown>; securitySchemes?: Record<string, unknown> } };
+type Document = {
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, unknown>; securitySchemes?: Record<string, unknown> };
+};
 
 const isError = (code: string) => /^[45](\d\d|xx)$/i.test(code);
 
@@ -95,7 +98,11 @@ describe('OpenAPI documents', () => {
       [pipeline, '/api/ingest/runs/{id}/rejected'],
     ];
     for (const [app, route] of paged) {
-      const params = ((await documentOf(app)).paths[route]!.get as unknown as { parameters: { name: string; required?: boolean; schema: { default?: unknown } }[] }).parameters;
+      const params = (
+        (await documentOf(app)).paths[route]!.get as unknown as {
+          parameters: { name: string; required?: boolean; schema: { default?: unknown } }[];
+        }
+      ).parameters;
       for (const name of ['page', 'limit']) {
         const p = params.find((x) => x.name === name);
         expect(p, `${route} ${name}`).toMatchObject({ required: false });

@@ -44,7 +44,10 @@ describe('datasetFromRecords', () => {
     const d = datasetFromRecords(records, { chunkRecords: 3 });
     for (const r of records) expect(d.get(r.customer_id)!.toString()).toBe(JSON.stringify(r));
     expect(d.get('NOPE-1')).toBeUndefined();
-    const twice = datasetFromRecords([{ customer_id: 'A', n: 1 }, { customer_id: 'A', n: 2 }]);
+    const twice = datasetFromRecords([
+      { customer_id: 'A', n: 1 },
+      { customer_id: 'A', n: 2 },
+    ]);
     expect(twice.get('A')!.toString()).toBe('{"customer_id":"A","n":1}');
   });
 
@@ -61,7 +64,15 @@ describe('generatedDataset', () => {
   it('serves pages asked out of order exactly as generateRecord gives them', () => {
     const d = generatedDataset(500, 9, { chunkRecords: 16 });
     // Later chunks before earlier ones, pages overlapping chunks filled by others.
-    for (const [start, end] of [[300, 340], [0, 10], [30, 70], [5, 40], [490, 520], [250, 305], [0, 500]] as const) {
+    for (const [start, end] of [
+      [300, 340],
+      [0, 10],
+      [30, 70],
+      [5, 40],
+      [490, 520],
+      [250, 305],
+      [0, 500],
+    ] as const) {
       expect(text(d.slice(start, end))).toBe(generated(9, start, Math.min(end, 500)));
     }
   });
@@ -99,9 +110,14 @@ describe('GET /api/customers over the arena', () => {
   const envelope = (data: string, total: number, page: number, limit: number) =>
     `{"data":[${data}],"total":${total},"page":${page},"limit":${limit}}`;
 
-  it('sends the envelope around the records\' JSON, byte for byte, as UTF-8 JSON', async () => {
+  it("sends the envelope around the records' JSON, byte for byte, as UTF-8 JSON", async () => {
     const app = await mock(datasetFromRecords(records, { chunkRecords: 4 }));
-    for (const [page, limit] of [[1, 10], [2, 7], [4, 13], [1, 1000]] as const) {
+    for (const [page, limit] of [
+      [1, 10],
+      [2, 7],
+      [4, 13],
+      [1, 1000],
+    ] as const) {
       const res = await app.inject(`/api/customers?page=${page}&limit=${limit}`);
       expect(res.statusCode).toBe(200);
       expect(res.headers['content-type']).toBe('application/json; charset=utf-8');

@@ -130,7 +130,10 @@ describe('fault spec', () => {
     ['errorStatus=200', 'errorStatus must be a whole number from 400 to 599, got "200"'],
     ['latencyMs=1.5', 'latencyMs must be a whole number from 0 to 600000, got "1.5"'],
     ['failWith=explode', 'failWith must be one of error, rateLimit, reset, truncate, malformed, wrongShape, slow, got "explode"'],
-    ['bogus=1', 'unknown fault setting "bogus" (known: latencyMs, latencyJitterMs, errorRate, errorStatus, rateLimitEvery, retryAfter, retryAfterFormat, resetRate, resetEvery, truncateRate, truncateMode, malformedRate, wrongShapeRate, slowRate, slowMs, failFirst, failAfter, failWith, seed)'],
+    [
+      'bogus=1',
+      'unknown fault setting "bogus" (known: latencyMs, latencyJitterMs, errorRate, errorStatus, rateLimitEvery, retryAfter, retryAfterFormat, resetRate, resetEvery, truncateRate, truncateMode, malformedRate, wrongShapeRate, slowRate, slowMs, failFirst, failAfter, failWith, seed)',
+    ],
   ])('says of %s which key, what it accepts and what it got', (text, message) => {
     expect(() => parseFaultSpec(text)).toThrow(message);
   });
@@ -260,7 +263,11 @@ describe('mock server faults', () => {
 
   it('resets the connection with no answer (resetEvery)', async () => {
     const base = await serve('resetEvery=2');
-    const [first, second, third] = [await get(`${base}/api/customers`), await get(`${base}/api/customers`), await get(`${base}/api/customers`)];
+    const [first, second, third] = [
+      await get(`${base}/api/customers`),
+      await get(`${base}/api/customers`),
+      await get(`${base}/api/customers`),
+    ];
     expect(first.status).toBe(200);
     expect(second.status).toBeNull();
     expect(['ECONNRESET', 'UND_ERR_SOCKET']).toContain(second.error);
@@ -354,7 +361,9 @@ describe('mock server faults', () => {
     expect((await get(`${base}/api/customers`)).status).toBe(200);
     expect((await get(`${base}/api/customers`, { 'x-mock-fault': 'errorRate=1,errorStatus=502' })).status).toBe(502);
     expect((await get(`${base}/api/customers?limit=2&fault=errorRate=1,errorStatus=504`)).status).toBe(504);
-    expect((await get(`${base}/api/customers?fault=${encodeURIComponent('malformedRate=1')}`)).headers['x-mock-fault-applied']).toBe('malformed');
+    expect((await get(`${base}/api/customers?fault=${encodeURIComponent('malformedRate=1')}`)).headers['x-mock-fault-applied']).toBe(
+      'malformed',
+    );
     // The page itself is unchanged by a fault parameter that injects nothing.
     const page = await get(`${base}/api/customers?limit=2&page=2&fault=none`);
     expect(JSON.parse(page.body!)).toMatchObject({ page: 2, limit: 2, data: records.slice(2, 4) });

@@ -52,7 +52,15 @@ describe('change sets', () => {
   const ok = async (query = '') => {
     const r = await ingest(query);
     expect(r.status, JSON.stringify(r.body)).toBe(200);
-    return r.body as { run_id: number; inserted: number; updated: number; unchanged: number; deleted: number; rejected: number; dry_run: boolean };
+    return r.body as {
+      run_id: number;
+      inserted: number;
+      updated: number;
+      unchanged: number;
+      deleted: number;
+      rejected: number;
+      dry_run: boolean;
+    };
   };
   const changes = async (runId: number, query = '') => {
     const res = await pipeline.app.inject(`/api/ingest/runs/${runId}/changes?limit=1000${query}`);
@@ -66,7 +74,8 @@ describe('change sets', () => {
   const run = async (runId: number) => (await pipeline.app.inject(`/api/ingest/runs/${runId}`)).json();
   /** Every stored row, as PostgreSQL has it, with its row version. */
   const snapshot = async () =>
-    (await pipeline.db.pool.query(`SELECT customer_id, xmin::text AS xmin, c::text AS row FROM customers AS c ORDER BY customer_id`)).rows as {
+    (await pipeline.db.pool.query(`SELECT customer_id, xmin::text AS xmin, c::text AS row FROM customers AS c ORDER BY customer_id`))
+      .rows as {
       customer_id: string;
       xmin: string;
       row: string;
@@ -120,7 +129,11 @@ describe('change sets', () => {
   it('previews a run: customers untouched to the row version, the counts those of the real run that follows', async () => {
     source.setRecords(range(20));
     await ok();
-    source.setRecords([...range(18).map((c, i) => (i % 5 === 0 ? { ...c, email: `new${i}@example.com`, phone: null } : c)), base(30), base(31, { address: null, created_at: null })]);
+    source.setRecords([
+      ...range(18).map((c, i) => (i % 5 === 0 ? { ...c, email: `new${i}@example.com`, phone: null } : c)),
+      base(30),
+      base(31, { address: null, created_at: null }),
+    ]);
     const before = await snapshot();
     const dry = await ok('?dry_run=true&delete_missing=true');
     expect(dry.dry_run).toBe(true);
@@ -145,12 +158,14 @@ describe('change sets', () => {
   });
 
   it('reverts each kind of change to the exact rows, as a run of its own that can be reverted in turn', async () => {
-    source.setRecords(range(20, (i) => base(i, { account_balance: i === 4 ? 0.1 : 1234567890123.45, address: i === 5 ? null : `${i} Tab\there` })));
+    source.setRecords(
+      range(20, (i) => base(i, { account_balance: i === 4 ? 0.1 : 1234567890123.45, address: i === 5 ? null : `${i} Tab\there` })),
+    );
     await ok();
     const original = await contents();
     source.setRecords([
-      ...range(19, (i) => base(i, { account_balance: i === 4 ? 0.1 : 1234567890123.45, address: i === 5 ? null : `${i} Tab\there` })).map((c, i) =>
-        i === 3 ? { ...c, last_name: 'Nouveau', account_balance: 99.99 } : i === 4 ? { ...c, address: 'filled in' } : c,
+      ...range(19, (i) => base(i, { account_balance: i === 4 ? 0.1 : 1234567890123.45, address: i === 5 ? null : `${i} Tab\there` })).map(
+        (c, i) => (i === 3 ? { ...c, last_name: 'Nouveau', account_balance: 99.99 } : i === 4 ? { ...c, address: 'filled in' } : c),
       ),
       base(40),
     ]);
@@ -163,7 +178,13 @@ describe('change sets', () => {
     expect(undo.body).toMatchObject({ status: 'success', reverts: changed.run_id, inserted: 1, updated: 2, deleted: 1 });
     expect(await contents()).toEqual(original);
     expect(await run(changed.run_id)).toMatchObject({ reverted_by: undo.body.run_id });
-    expect(await run(undo.body.run_id)).toMatchObject({ status: 'succeeded', reverts: changed.run_id, inserted: 1, updated: 2, deleted: 1 });
+    expect(await run(undo.body.run_id)).toMatchObject({
+      status: 'succeeded',
+      reverts: changed.run_id,
+      inserted: 1,
+      updated: 2,
+      deleted: 1,
+    });
     const undone = await changes(undo.body.run_id);
     expect(undone.data.map((c) => [c.customer_id, c.change])).toEqual([
       [id(4), 'update'],
@@ -172,11 +193,17 @@ describe('change sets', () => {
       [id(40), 'delete'],
     ]);
     expect((await pipeline.app.inject('/api/customers/C-00040')).statusCode).toBe(404);
-    expect((await pipeline.app.inject('/api/customers/C-00020')).json()).toMatchObject({ customer_id: id(20), account_balance: 1234567890123.45 });
+    expect((await pipeline.app.inject('/api/customers/C-00020')).json()).toMatchObject({
+      customer_id: id(20),
+      account_balance: 1234567890123.45,
+    });
     // The pages see the row count and the ids as they are now.
     expect((await pipeline.app.inject('/api/customers?limit=1')).json().total).toBe(20);
 
-    expect(await revert(changed.run_id)).toMatchObject({ status: 409, body: { reason: 'already_reverted', reverted_by: undo.body.run_id } });
+    expect(await revert(changed.run_id)).toMatchObject({
+      status: 409,
+      body: { reason: 'already_reverted', reverted_by: undo.body.run_id },
+    });
     const redo = await revert(undo.body.run_id);
     expect(redo.status, JSON.stringify(redo.body)).toBe(200);
     expect(await contents()).toEqual(after);
@@ -201,7 +228,11 @@ describe('change sets', () => {
       { customer_id: id(3), run_id: second.run_id },
     ]);
     expect(refused.body.detail).toMatch(new RegExp(`runs ${second.run_id}, ${third.run_id}`));
-    expect((await revert(second.run_id)).body).toMatchObject({ reason: 'conflict', runs: [third.run_id], conflicts: [{ customer_id: id(2) }] });
+    expect((await revert(second.run_id)).body).toMatchObject({
+      reason: 'conflict',
+      runs: [third.run_id],
+      conflicts: [{ customer_id: id(2) }],
+    });
     expect(await snapshot()).toEqual(stored);
 
     // Newest first, each revert lands: a later change that was reverted is no conflict.
@@ -308,7 +339,9 @@ describe('change sets', () => {
     runs.push((await ok()).run_id); // update phone
     source.setRecords(range(12, (i) => base(i, { phone: i === 1 ? '+1-000' : base(i).phone, account_balance: i === 1 ? null : 100.5 })));
     await ok(); // a null balance is no change
-    source.setRecords(range(12, (i) => base(i, { phone: i === 1 ? '+1-000' : base(i).phone, email: i === 1 ? 'z@example.com' : base(i).email })));
+    source.setRecords(
+      range(12, (i) => base(i, { phone: i === 1 ? '+1-000' : base(i).phone, email: i === 1 ? 'z@example.com' : base(i).email })),
+    );
     runs.push((await ok()).run_id); // update email
     source.setRecords(range(12).slice(1));
     runs.push((await ok('?delete_missing=true')).run_id); // delete
@@ -340,7 +373,10 @@ describe('change sets', () => {
     const old = await ok();
     source.setRecords(range(6));
     const recent = await ok();
-    await pipeline.db.pool.query(`UPDATE ingestion_runs SET started_at = started_at - interval '91 days', finished_at = finished_at - interval '91 days' WHERE id = $1`, [old.run_id]);
+    await pipeline.db.pool.query(
+      `UPDATE ingestion_runs SET started_at = started_at - interval '91 days', finished_at = finished_at - interval '91 days' WHERE id = $1`,
+      [old.run_id],
+    );
     await ok(); // the next ingest prunes
     const pruned = await changes(old.run_id);
     expect(pruned.total).toBe(0);

@@ -23,15 +23,26 @@ describe('GET /api/customers deep pages', () => {
   const page = async (p: number, limit: number) => (await pipeline.app.inject(`/api/customers?page=${p}&limit=${limit}`)).json();
   const expected = async (p: number, limit: number) =>
     (
-      await pipeline.db.pool.query('SELECT customer_id FROM customers ORDER BY customer_id LIMIT $1 OFFSET $2', [
-        limit,
-        (p - 1) * limit,
-      ])
+      await pipeline.db.pool.query('SELECT customer_id FROM customers ORDER BY customer_id LIMIT $1 OFFSET $2', [limit, (p - 1) * limit])
     ).rows.map((r) => r.customer_id);
   const check = async () => {
-    for (const [p, limit] of [[1, 10], [2, 100], [7, 33], [250, 17], [499, 10], [500, 10], [501, 10], [34, 150], [5, 1000], [9999, 10]] as const) {
+    for (const [p, limit] of [
+      [1, 10],
+      [2, 100],
+      [7, 33],
+      [250, 17],
+      [499, 10],
+      [500, 10],
+      [501, 10],
+      [34, 150],
+      [5, 1000],
+      [9999, 10],
+    ] as const) {
       const body = await page(p, limit);
-      expect(body.data.map((c: { customer_id: string }) => c.customer_id), `page ${p} limit ${limit}`).toEqual(await expected(p, limit));
+      expect(
+        body.data.map((c: { customer_id: string }) => c.customer_id),
+        `page ${p} limit ${limit}`,
+      ).toEqual(await expected(p, limit));
     }
   };
 
@@ -39,7 +50,10 @@ describe('GET /api/customers deep pages', () => {
 
   it('reads at most one anchor stride plus the page from the index, however deep', async () => {
     // Two pages in one batch (the reader's statement): a deep one and the first.
-    const { rows } = await pipeline.db.pool.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${LIST_SQL}`, [[10, 10], [4_000, 0]]);
+    const { rows } = await pipeline.db.pool.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${LIST_SQL}`, [
+      [10, 10],
+      [4_000, 0],
+    ]);
     const scans: { rows: number; name: string }[] = [];
     const walk = (node: Record<string, unknown>) => {
       // Actual Rows is per loop (one loop per page of the batch).

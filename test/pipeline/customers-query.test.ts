@@ -66,8 +66,16 @@ function matches(r: Customer, f: Filters): boolean {
     const q = f.q.toLowerCase();
     if (![r.first_name, r.last_name, r.email].some((v) => v.toLowerCase().startsWith(q))) return false;
   }
-  if (f.created_from !== undefined && (r.created_at === null || r.created_at < (f.created_from.length === 10 ? `${f.created_from}T00:00:00` : f.created_from))) return false;
-  if (f.created_to !== undefined && (r.created_at === null || r.created_at > (f.created_to.length === 10 ? `${f.created_to}T23:59:59` : f.created_to))) return false;
+  if (
+    f.created_from !== undefined &&
+    (r.created_at === null || r.created_at < (f.created_from.length === 10 ? `${f.created_from}T00:00:00` : f.created_from))
+  )
+    return false;
+  if (
+    f.created_to !== undefined &&
+    (r.created_at === null || r.created_at > (f.created_to.length === 10 ? `${f.created_to}T23:59:59` : f.created_to))
+  )
+    return false;
   if (f.balance_min !== undefined && (r.account_balance === null || r.account_balance < Number(f.balance_min))) return false;
   if (f.balance_max !== undefined && (r.account_balance === null || r.account_balance > Number(f.balance_max))) return false;
   return true;
@@ -231,7 +239,9 @@ describe('GET /api/customers with filters, sort and cursor', () => {
 
     it('breaks ties by customer_id: ascending with the column ascending, descending with it descending', async () => {
       const asc = ids(await ok({ sort: 'first_name', limit: 1000 }));
-      const emmas = RECORDS.filter((r) => r.first_name === 'Emma').map((r) => r.customer_id).sort();
+      const emmas = RECORDS.filter((r) => r.first_name === 'Emma')
+        .map((r) => r.customer_id)
+        .sort();
       expect(asc.filter((id) => emmas.includes(id))).toEqual(emmas);
       const desc = ids(await ok({ sort: '-first_name', limit: 1000 }));
       expect(desc.filter((id) => emmas.includes(id))).toEqual([...emmas].reverse());
@@ -342,55 +352,62 @@ describe('GET /api/customers with filters, sort and cursor', () => {
   describe('bad parameters', () => {
     const sortCursor = async (params: Record<string, string>) => (await ok({ ...params, limit: 2 })).next_cursor!;
 
-    it.each([
-      [{ email: '' }, 'email'],
-      [{ q: '' }, 'q'],
-      [{ q: 'a'.repeat(256) }, 'q'],
-      [{ q: 'nul\u0000' }, 'q'],
-      [{ email: 'a\u0000@example.com' }, 'email'],
-      [{ created_from: 'yesterday' }, 'created_from'],
-      [{ created_from: '2024-13-01' }, 'created_from'],
-      [{ created_from: '2024-01-01 10:00:00' }, 'created_from'],
-      [{ created_to: '2024-02-30' }, 'created_to'],
-      [{ created_to: '2024-01-01T24:00:00' }, 'created_to'],
-      [{ created_from: '0000-01-01' }, 'created_from'],
-      [{ created_from: '2023-02-29' }, 'created_from'],
-      [{ created_from: '2024-01-01T23:60:00' }, 'created_from'],
-      [{ created_to: '2024-01-01T23:59:60' }, 'created_to'],
-      [{ created_from: '300000-01-01' }, 'created_from'],
-      [{ created_from: '-0001-01-01' }, 'created_from'],
-      [{ created_to: '2024-01-01 BC' }, 'created_to'],
-      [{ created_from: '2024-01-02', created_to: '2024-01-01' }, 'created_to'],
-      [{ balance_min: 'abc' }, 'balance_min'],
-      [{ balance_min: '1e5' }, 'balance_min'],
-      [{ balance_max: '' }, 'balance_max'],
-      [{ balance_max: 'NaN' }, 'balance_max'],
-      [{ balance_min: '10', balance_max: '9.99' }, 'balance_max'],
-      [{ sort: 'phone' }, 'sort'],
-      [{ sort: '+email' }, 'sort'],
-      [{ sort: '--email' }, 'sort'],
-      [{ cursor: 'not a cursor!' }, 'cursor'],
-      [{ cursor: 'abc' }, 'cursor'],
-      [{ cursor: Buffer.from('{"v":2}').toString('base64url') }, 'cursor'],
-    ].map(([params, name]) => [JSON.stringify(params), params, name]) as [string, Record<string, string>, string][])(
-      '%s → 400 naming %s',
-      async (_title, params, name) => {
+    it.each(
+      [
+        [{ email: '' }, 'email'],
+        [{ q: '' }, 'q'],
+        [{ q: 'a'.repeat(256) }, 'q'],
+        [{ q: 'nul\u0000' }, 'q'],
+        [{ email: 'a\u0000@example.com' }, 'email'],
+        [{ created_from: 'yesterday' }, 'created_from'],
+        [{ created_from: '2024-13-01' }, 'created_from'],
+        [{ created_from: '2024-01-01 10:00:00' }, 'created_from'],
+        [{ created_to: '2024-02-30' }, 'created_to'],
+        [{ created_to: '2024-01-01T24:00:00' }, 'created_to'],
+        [{ created_from: '0000-01-01' }, 'created_from'],
+        [{ created_from: '2023-02-29' }, 'created_from'],
+        [{ created_from: '2024-01-01T23:60:00' }, 'created_from'],
+        [{ created_to: '2024-01-01T23:59:60' }, 'created_to'],
+        [{ created_from: '300000-01-01' }, 'created_from'],
+        [{ created_from: '-0001-01-01' }, 'created_from'],
+        [{ created_to: '2024-01-01 BC' }, 'created_to'],
+        [{ created_from: '2024-01-02', created_to: '2024-01-01' }, 'created_to'],
+        [{ balance_min: 'abc' }, 'balance_min'],
+        [{ balance_min: '1e5' }, 'balance_min'],
+        [{ balance_max: '' }, 'balance_max'],
+        [{ balance_max: 'NaN' }, 'balance_max'],
+        [{ balance_min: '10', balance_max: '9.99' }, 'balance_max'],
+        [{ sort: 'phone' }, 'sort'],
+        [{ sort: '+email' }, 'sort'],
+        [{ sort: '--email' }, 'sort'],
+        [{ cursor: 'not a cursor!' }, 'cursor'],
+        [{ cursor: 'abc' }, 'cursor'],
+        [{ cursor: Buffer.from('{"v":2}').toString('base64url') }, 'cursor'],
+      ].map(([params, name]) => [JSON.stringify(params), params, name]) as [string, Record<string, string>, string][],
+    )('%s → 400 naming %s', async (_title, params, name) => {
       const res = await get(params);
       expect(res.statusCode, res.body).toBe(400);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
       const body = res.json();
       expect(body.invalid_params.map((p: { name: string }) => p.name)).toContain(name);
       expect(body.invalid_params[0]).toMatchObject({ in: 'query' });
-      },
-    );
+    });
 
     it('refuses a cursor sent with another sort, other filters, or without its filters, naming cursor', async () => {
       const cursor = await sortCursor({ sort: 'first_name', q: 'emma' });
-      const others: Record<string, string>[] = [{ sort: 'last_name', q: 'emma' }, { sort: '-first_name', q: 'emma' }, { sort: 'first_name', q: 'emmet' }, { sort: 'first_name' }, { q: 'emma' }];
+      const others: Record<string, string>[] = [
+        { sort: 'last_name', q: 'emma' },
+        { sort: '-first_name', q: 'emma' },
+        { sort: 'first_name', q: 'emmet' },
+        { sort: 'first_name' },
+        { q: 'emma' },
+      ];
       for (const params of others) {
         const res = await get({ ...params, cursor });
         expect(res.statusCode).toBe(400);
-        expect(res.json().invalid_params).toEqual([expect.objectContaining({ name: 'cursor', reason: expect.stringMatching(/another sort or other filters/) })]);
+        expect(res.json().invalid_params).toEqual([
+          expect.objectContaining({ name: 'cursor', reason: expect.stringMatching(/another sort or other filters/) }),
+        ]);
       }
       expect((await get({ sort: 'first_name', q: 'emma', cursor })).statusCode).toBe(200);
     });
@@ -489,7 +506,14 @@ describe('GET /api/customers with filters, sort and cursor', () => {
     });
 
     it('a cursor of the wrong shape or types → 400 naming cursor', async () => {
-      const good = { v: 1, s: 'created_at', f: JSON.parse(Buffer.from(encodeCursor(query('created_at'), 2, null, 'x'), 'base64url').toString()).f, p: 2, k: null, i: 'Q-001' };
+      const good = {
+        v: 1,
+        s: 'created_at',
+        f: JSON.parse(Buffer.from(encodeCursor(query('created_at'), 2, null, 'x'), 'base64url').toString()).f,
+        p: 2,
+        k: null,
+        i: 'Q-001',
+      };
       const forged: [string, unknown][] = [
         ['p as text', { ...good, p: '2' }],
         ['p zero', { ...good, p: 0 }],
@@ -513,15 +537,30 @@ describe('GET /api/customers with filters, sort and cursor', () => {
     it('a cursor of another sort, or garbage of any length → 400 naming cursor', async () => {
       const ofEmail = await (async () => (await ok({ sort: 'email', limit: 2 })).next_cursor!)();
       await expectCursorProblem({ sort: 'created_at', cursor: ofEmail }, 'another sort');
-      await expectCursorProblem({ sort: 'date_of_birth', cursor: encodeCursor(query('created_at'), 2, '2024-01-01T00:00:00.000000 AD', 'Q-1') }, 'a timestamp key for a date sort');
+      await expectCursorProblem(
+        { sort: 'date_of_birth', cursor: encodeCursor(query('created_at'), 2, '2024-01-01T00:00:00.000000 AD', 'Q-1') },
+        'a timestamp key for a date sort',
+      );
       await expectCursorProblem({ sort: 'created_at', cursor: 'A'.repeat(2048) }, '2 KB of garbage');
       await expectCursorProblem({ sort: 'created_at', cursor: 'x'.repeat(10_240) }, '10 KB of garbage');
-      await expectCursorProblem({ sort: 'created_at', cursor: Buffer.from('\u0000\xff{'.repeat(100), 'latin1').toString('base64url') }, 'binary');
+      await expectCursorProblem(
+        { sort: 'created_at', cursor: Buffer.from('\u0000\xff{'.repeat(100), 'latin1').toString('base64url') },
+        'binary',
+      );
     });
   });
 
   describe('SQL-injection-shaped values', () => {
-    const SHAPES = ["x' OR '1'='1", "'; DROP TABLE customers; --", '1) OR (1=1', "\\'", "%' --", '1; SELECT pg_sleep(5)', '$1', "' UNION SELECT * FROM customers --"];
+    const SHAPES = [
+      "x' OR '1'='1",
+      "'; DROP TABLE customers; --",
+      '1) OR (1=1',
+      "\\'",
+      "%' --",
+      '1; SELECT pg_sleep(5)',
+      '$1',
+      "' UNION SELECT * FROM customers --",
+    ];
 
     it.each(SHAPES)('%s as email and as q is data: the reference answer, never a 500', async (value) => {
       for (const name of ['email', 'q'] as const) {
@@ -549,7 +588,10 @@ describe('GET /api/customers with filters, sort and cursor', () => {
       const r = await collationRanks(pipeline.db.pool, [...allStrings(RECORDS), key, id]);
       const marker = { ...RECORDS[0]!, first_name: key, customer_id: id };
       const cmp = comparator('first_name', r);
-      const want = [...RECORDS].sort(cmp).filter((rec) => cmp(rec, marker) > 0).map((rec) => rec.customer_id);
+      const want = [...RECORDS]
+        .sort(cmp)
+        .filter((rec) => cmp(rec, marker) > 0)
+        .map((rec) => rec.customer_id);
       expect(ids(body)).toEqual(want);
       expect(want.length).toBeGreaterThan(0);
       expect(want.length).toBeLessThan(RECORDS.length);
@@ -564,7 +606,12 @@ describe('GET /api/customers with filters, sort and cursor', () => {
 
   it('documents every parameter in the OpenAPI document, with examples in its description', async () => {
     const doc = (await pipeline.app.inject('/openapi.json')).json();
-    const params = doc.paths['/api/customers'].get.parameters as { name: string; description?: string; example?: unknown; examples?: object }[];
+    const params = doc.paths['/api/customers'].get.parameters as {
+      name: string;
+      description?: string;
+      example?: unknown;
+      examples?: object;
+    }[];
     const names = ['page', 'limit', 'email', 'q', 'created_from', 'created_to', 'balance_min', 'balance_max', 'sort', 'cursor'];
     expect(params.map((p) => p.name).sort()).toEqual([...names].sort());
     for (const p of params) {
@@ -649,7 +696,11 @@ describe('GET /api/customers query plans', () => {
     ['a created_at range', { created_from: '2020-01-01', created_to: '2020-01-03' }, 'customers_created_at_id'],
     ['a balance range', { balance_min: '100', balance_max: '150.50' }, 'customers_account_balance_id'],
     ['q with a sort', { q: 'müller1', sort: '-created_at' }, 'customers_last_name_lower_prefix'],
-    ['a created_at range sorted by balance', { created_from: '2020-01-01', created_to: '2020-01-03', sort: 'account_balance' }, 'customers_created_at_id'],
+    [
+      'a created_at range sorted by balance',
+      { created_from: '2020-01-01', created_to: '2020-01-03', sort: 'account_balance' },
+      'customers_created_at_id',
+    ],
   ] as const)('answers %s from its index', async (_title, input, index) => {
     const { found, indexes } = await scans(resolve(input));
     expectIndexDriven(found);

@@ -95,7 +95,14 @@ describe('GET /api/customers', () => {
     }) as typeof pool.query;
     try {
       const ids = [...byId.slice(0, 20).map((c) => c.customer_id), 'NOPE-1', byId[3]!.customer_id, 'NOPE-2'];
-      const pages = [[1, 10], [2, 10], [1, 10], [3, 7], [1000, 10], [1, 60]] as const;
+      const pages = [
+        [1, 10],
+        [2, 10],
+        [1, 10],
+        [3, 7],
+        [1000, 10],
+        [1, 60],
+      ] as const;
       const [lookups, listed] = await Promise.all([
         Promise.all(ids.map((id) => pipeline.app.inject(`/api/customers/${encodeURIComponent(id)}`))),
         Promise.all(pages.map(([p, l]) => pipeline.app.inject(`/api/customers?page=${p}&limit=${l}`))),

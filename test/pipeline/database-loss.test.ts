@@ -76,31 +76,37 @@ describe('an ingest whose database connection is terminated', () => {
     ['while it copies', 'COPY ingest_chunk', 'latencyMs=5'],
     ['while it classifies a chunk', 'WITH s AS MATERIALIZED', null],
     ['while it merges', 'WITH last AS MATERIALIZED', null],
-  ])('%s fails with a 503 naming the run, loads nothing, and the next ingest works', async (_when, prefix, faults) => {
-    source.faults.set(faults);
-    const killed = killWhenActive(prefix);
-    const res = await pipeline.app.inject({ method: 'POST', url: '/api/ingest' });
-    expect(await killed).toBe(true);
+  ])(
+    '%s fails with a 503 naming the run, loads nothing, and the next ingest works',
+    async (_when, prefix, faults) => {
+      source.faults.set(faults);
+      const killed = killWhenActive(prefix);
+      const res = await pipeline.app.inject({ method: 'POST', url: '/api/ingest' });
+      expect(await killed).toBe(true);
 
-    expect(res.statusCode).toBe(503);
-    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    const problem = res.json();
-    expect(problem.run_id).toEqual(expect.any(Number));
-    expect(res.body).not.toMatch(/\n\s+at /);
-    expect(await count()).toBe(0);
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      const problem = res.json();
+      expect(problem.run_id).toEqual(expect.any(Number));
+      expect(res.body).not.toMatch(/\n\s+at /);
+      expect(await count()).toBe(0);
 
-    const run = (await pipeline.app.inject(`/api/ingest/runs/${problem.run_id}`)).json();
-    expect(run.status).toBe('failed');
-    expect(run.error).toMatch(/^database error: .*(terminating connection due to administrator command|Connection terminated|EPIPE|ECONNRESET)/);
-    expect(run.error).not.toMatch(/cancelled/);
+      const run = (await pipeline.app.inject(`/api/ingest/runs/${problem.run_id}`)).json();
+      expect(run.status).toBe('failed');
+      expect(run.error).toMatch(
+        /^database error: .*(terminating connection due to administrator command|Connection terminated|EPIPE|ECONNRESET)/,
+      );
+      expect(run.error).not.toMatch(/cancelled/);
 
-    // The same app, no restart: the next ingest loads everything.
-    source.faults.set(null);
-    const next = await pipeline.app.inject({ method: 'POST', url: '/api/ingest' });
-    expect(next.statusCode).toBe(200);
-    expect(next.json()).toMatchObject({ inserted: RECORDS, rejected: 0 });
-    expect(await count()).toBe(RECORDS);
-  }, 60_000);
+      // The same app, no restart: the next ingest loads everything.
+      source.faults.set(null);
+      const next = await pipeline.app.inject({ method: 'POST', url: '/api/ingest' });
+      expect(next.statusCode).toBe(200);
+      expect(next.json()).toMatchObject({ inserted: RECORDS, rejected: 0 });
+      expect(await count()).toBe(RECORDS);
+    },
+    60_000,
+  );
 });
 
 describe('reads when the database is slow or locked', () => {

@@ -35,7 +35,11 @@ async function ingest(pipeline: TestPipeline) {
   return { status: res.statusCode, headers: res.headers, text: res.body, body: res.json(), elapsedMs: performance.now() - started };
 }
 
-const json = (res: { writeHead(status: number, headers: Record<string, string | number>): unknown; end(b: string): unknown }, status: number, body: string) => {
+const json = (
+  res: { writeHead(status: number, headers: Record<string, string | number>): unknown; end(b: string): unknown },
+  status: number,
+  body: string,
+) => {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 };
@@ -50,12 +54,21 @@ describe('a source whose records are odd', () => {
       recordText('D-11').replace('{', `{"extra":${deep(10_000)},`),
       deep(10_000, '{}'),
     ];
-    const { pipeline } = await setup(({ page }, res) => json(res, 200, page === 1 ? pageBody([good[0]!, ...nested, good[1]!, good[2]!]) : pageBody([])));
+    const { pipeline } = await setup(({ page }, res) =>
+      json(res, 200, page === 1 ? pageBody([good[0]!, ...nested, good[1]!, good[2]!]) : pageBody([])),
+    );
     const result = await ingest(pipeline);
     expect(result.status, result.text).toBe(200);
     expect(result.body).toMatchObject({ fetched: 6, rejected: 2, inserted: 4 });
     const rejected = (await pipeline.app.inject(`/api/ingest/runs/${result.body.run_id}/rejected`)).json();
-    expect(rejected.data.map((r: { position: number; customer_id: string | null; reasons: string[]; payload: string }) => [r.position, r.customer_id, r.reasons, r.payload])).toEqual([
+    expect(
+      rejected.data.map((r: { position: number; customer_id: string | null; reasons: string[]; payload: string }) => [
+        r.position,
+        r.customer_id,
+        r.reasons,
+        r.payload,
+      ]),
+    ).toEqual([
       [1, 'D-10', ['first_name: must be a string'], nested[0]],
       [3, null, ['record: must be a JSON object'], nested[2]],
     ]);
@@ -70,7 +83,10 @@ describe('a source whose records are odd', () => {
       `{"customer_id":"E-3","first_name":"\\u00c9mile","last_name":"","email":"e3@example.com","n":123456789012345678901234567890}`,
     ];
     // Page 1 goes by the byte scan; page 2 (its "data" key spelt with an escape) by JSON.parse.
-    const bodies = [pageBody([recordText('E-0'), ...odd]), pageBody(odd.map((t) => t.replaceAll('E-', 'F-'))).replace('"data"', '"d\\u0061ta"')];
+    const bodies = [
+      pageBody([recordText('E-0'), ...odd]),
+      pageBody(odd.map((t) => t.replaceAll('E-', 'F-'))).replace('"data"', '"d\\u0061ta"'),
+    ];
     const { pipeline } = await setup(({ page }, res) => json(res, 200, bodies[page - 1] ?? pageBody([])), { ingest: { pageSize: 4 } });
     const result = await ingest(pipeline);
     expect(result.status, result.text).toBe(200);
@@ -97,7 +113,9 @@ async function expectFailedRun(pipeline: TestPipeline, result: Awaited<ReturnTyp
 
 /** Loads two customers from an honest source first, so that a failed run can be seen to leave them as they were. */
 async function seedCustomers() {
-  const honest = await startRawSource(({ page }, res) => json(res, 200, page === 1 ? pageBody(['S-1', 'S-2'].map(recordText)) : pageBody([])));
+  const honest = await startRawSource(({ page }, res) =>
+    json(res, 200, page === 1 ? pageBody(['S-1', 'S-2'].map(recordText)) : pageBody([])),
+  );
   const pipeline = await buildTestPipeline(honest.url, {}, db);
   expect((await pipeline.app.inject({ method: 'POST', url: '/api/ingest' })).statusCode).toBe(200);
   await pipeline.close();
@@ -189,7 +207,11 @@ describe('a source whose page is too large', () => {
       { source: { maxPageBytes: LIMIT, timeoutMs: 10_000 } },
     );
     const result = await ingest(pipeline);
-    const stored = await expectFailedRun(pipeline, result, /source page 1 failed: its body \(refused unread past \d+ bytes\) is larger than SOURCE_MAX_PAGE_BYTES \(8388608 bytes\)/);
+    const stored = await expectFailedRun(
+      pipeline,
+      result,
+      /source page 1 failed: its body \(refused unread past \d+ bytes\) is larger than SOURCE_MAX_PAGE_BYTES \(8388608 bytes\)/,
+    );
     await source.closed(1);
     // Not retried (the same page would be as large again), and not read on:
     // what the server got out before the client hung up is the limit and
@@ -210,7 +232,11 @@ describe('a source whose page is too large', () => {
       { source: { maxPageBytes: LIMIT, timeoutMs: 10_000 } },
     );
     const result = await ingest(pipeline);
-    await expectFailedRun(pipeline, result, /source page 1 failed: its body of 1073741824 bytes \(Content-Length\) is larger than SOURCE_MAX_PAGE_BYTES \(1048576 bytes\)/);
+    await expectFailedRun(
+      pipeline,
+      result,
+      /source page 1 failed: its body of 1073741824 bytes \(Content-Length\) is larger than SOURCE_MAX_PAGE_BYTES \(1048576 bytes\)/,
+    );
     await source.closed(1);
     expect(source.requests).toBe(1);
     expect(result.elapsedMs).toBeLessThan(5_000); // not the 10 s deadline
@@ -226,7 +252,10 @@ describe('a source whose page is too large', () => {
     for (const chunked of [true, false]) {
       const { pipeline } = await setup(
         async (_req, res, send) => {
-          res.writeHead(200, chunked ? { 'content-type': 'application/json' } : { 'content-type': 'application/json', 'content-length': LIMIT });
+          res.writeHead(
+            200,
+            chunked ? { 'content-type': 'application/json' } : { 'content-type': 'application/json', 'content-length': LIMIT },
+          );
           for (let i = 0; i < body.length; i += 100_000) await send(body.slice(i, i + 100_000));
           res.end();
         },
@@ -240,7 +269,7 @@ describe('a source whose page is too large', () => {
 });
 
 describe('a source that refuses the request', () => {
-  it('reports the mock\'s own reason for refusing a page size above its MOCK_MAX_LIMIT', async () => {
+  it("reports the mock's own reason for refusing a page size above its MOCK_MAX_LIMIT", async () => {
     const mock = await startMockSource([JSON.parse(recordText('R-1'))], 1000);
     open.push(mock);
     const pipeline = await buildTestPipeline(mock.url, { ingest: { pageSize: 5000 } }, db);
@@ -259,7 +288,11 @@ describe('a source that refuses the request', () => {
         res.end(text);
       } else res.writeHead(404).end();
     });
-    const stored = await expectFailedRun(pipeline, await ingest(pipeline), /source page 1 failed: HTTP 403: Forbidden: your \[31mkey expired x+…$/);
+    const stored = await expectFailedRun(
+      pipeline,
+      await ingest(pipeline),
+      /source page 1 failed: HTTP 403: Forbidden: your \[31mkey expired x+…$/,
+    );
     const quoted = stored.error.slice(stored.error.indexOf('HTTP 403: ') + 'HTTP 403: '.length);
     expect(Array.from(quoted as string)).toHaveLength(201); // 200 characters and the ellipsis
     expect(quoted).not.toMatch(/[\u0000-\u001f\u007f\u202e]/);
@@ -286,7 +319,11 @@ describe('a source that never ends its pages', () => {
   it('stops at INGEST_MAX_RECORDS when the source ignores `page` and sends the same full page every time', async () => {
     const before = await seedCustomers();
     const { source, pipeline } = await setup((_req, res) => json(res, 200, fullPage(1, 10)), { ingest: { maxRecords: 95 } });
-    const stored = await expectFailedRun(pipeline, await ingest(pipeline), /run stopped at INGEST_MAX_RECORDS \(95 records\): 100 read by page \d+/);
+    const stored = await expectFailedRun(
+      pipeline,
+      await ingest(pipeline),
+      /run stopped at INGEST_MAX_RECORDS \(95 records\): 100 read by page \d+/,
+    );
     expect(source.requests).toBeLessThanOrEqual(10 + 2); // what was in flight when the 10th page came in
     expect(stored.inserted).toBe(0);
     expect(await snapshot()).toEqual(before);
@@ -313,7 +350,10 @@ describe('a source that never ends its pages', () => {
   });
 
   it('loads an honest source whose last page is the last one INGEST_MAX_PAGES allows', async () => {
-    const mock = await startMockSource(Array.from({ length: 25 }, (_, i) => JSON.parse(recordText(`H-${i}`))), 1000);
+    const mock = await startMockSource(
+      Array.from({ length: 25 }, (_, i) => JSON.parse(recordText(`H-${i}`))),
+      1000,
+    );
     open.push(mock);
     const pipeline = await buildTestPipeline(mock.url, { ingest: { pageSize: 10, maxPages: 3, maxRecords: 25 } }, db);
     open.push(pipeline);

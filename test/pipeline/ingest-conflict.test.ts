@@ -65,7 +65,7 @@ describe('POST /api/ingest twice at once', () => {
     await new Promise((resolve) => source.server.close(resolve));
   });
 
-  it('answers the loser 409 naming the winner\'s run, every time (20 races)', async () => {
+  it("answers the loser 409 naming the winner's run, every time (20 races)", async () => {
     for (let round = 0; round < 20; round++) {
       source.hold();
       const both = [0, 1].map(() => pipeline.app.inject({ method: 'POST', url: '/api/ingest' }));

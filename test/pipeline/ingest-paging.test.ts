@@ -65,9 +65,7 @@ describe('POST /api/ingest paging', () => {
     const again = base.slice(0, 50).map((r) => ({ ...r, first_name: `Again-${r.customer_id}` }));
     const { ingest, pipeline } = await setup([...base, ...again], { ingest: { pageSize: 25, concurrency: 8 } });
     expect(await ingest()).toMatchObject({ fetched: 350, inserted: 300, duplicates: 50 });
-    const { rows } = await pipeline.db.pool.query(
-      `SELECT count(*)::int AS n FROM customers WHERE first_name LIKE 'Again-%'`,
-    );
+    const { rows } = await pipeline.db.pool.query(`SELECT count(*)::int AS n FROM customers WHERE first_name LIKE 'Again-%'`);
     expect(rows[0].n).toBe(50);
   });
 

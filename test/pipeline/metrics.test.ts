@@ -115,7 +115,9 @@ describe('GET /metrics on the pipeline', () => {
     expect(count('method="GET",route="/api/customers",status_code="400"')).toBe(1);
     expect(count('method="GET",route="unmatched",status_code="404"')).toBe(1);
     expect(count('method="POST",route="/api/ingest",status_code="200"')).toBe(3);
-    expect(m.get('http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/api/customers/:customer_id",status_code="200"}')).toBeGreaterThanOrEqual(2);
+    expect(
+      m.get('http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/api/customers/:customer_id",status_code="200"}'),
+    ).toBeGreaterThanOrEqual(2);
     expect([...m.keys()].join('\n')).not.toMatch(/M-000\d|limit=/);
   });
 
@@ -129,7 +131,7 @@ describe('GET /metrics on the pipeline', () => {
     expect(m.get('nodejs_eventloop_lag_seconds')).toBeDefined();
   });
 
-  it('keeps each app\'s counters apart in one process', async () => {
+  it("keeps each app's counters apart in one process", async () => {
     const other = await buildTestPipeline(source.url, {}, pipeline.db);
     try {
       const m = await scrape(other.app);

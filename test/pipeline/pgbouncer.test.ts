@@ -77,7 +77,7 @@ describe.skipIf(withoutPgBouncer())('through PgBouncer in transaction mode', () 
     expect(locks.rows[0]!.n).toBe(0);
   });
 
-  it('runs three processes\' migrations at once on a fresh database: each applied once, no lock left', async () => {
+  it("runs three processes' migrations at once on a fresh database: each applied once, no lock left", async () => {
     const fresh = await createTestDatabase({ migrate: false });
     const pools = [0, 1, 2].map(() => createPool(bouncer.url(fresh.url), 2, undefined, { transactionPooler: true }));
     try {

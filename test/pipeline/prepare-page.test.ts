@@ -54,15 +54,111 @@ function withField(i: number, field: string, text: string | undefined): string {
 // Field values as JSON text, on every edge the validator and the scan know;
 // several cannot come out of JSON.stringify (escapes, number forms, raw bytes).
 const EDGES: Record<string, string[]> = {
-  customer_id: ['""', '"C-1"', `"${'x'.repeat(50)}"`, `"${'x'.repeat(51)}"`, `"${'é'.repeat(50)}"`, `"${'é'.repeat(51)}"`, '"😀"', '"a\\u0000b"', '"a\\ud800b"', '"tab\\there"', '"q\\"uote"', 'null', '7', 'true', '"\\u0041"'],
-  first_name: ['"Zoë"', '"€uro"', `"${'€'.repeat(100)}"`, `"${'€'.repeat(101)}"`, '"back\\\\slash"', '"sl\\/ash"', '"\\u00e9"', '[]', '{}', '{"a":[1,{"b":"]"}]}'],
+  customer_id: [
+    '""',
+    '"C-1"',
+    `"${'x'.repeat(50)}"`,
+    `"${'x'.repeat(51)}"`,
+    `"${'é'.repeat(50)}"`,
+    `"${'é'.repeat(51)}"`,
+    '"😀"',
+    '"a\\u0000b"',
+    '"a\\ud800b"',
+    '"tab\\there"',
+    '"q\\"uote"',
+    'null',
+    '7',
+    'true',
+    '"\\u0041"',
+  ],
+  first_name: [
+    '"Zoë"',
+    '"€uro"',
+    `"${'€'.repeat(100)}"`,
+    `"${'€'.repeat(101)}"`,
+    '"back\\\\slash"',
+    '"sl\\/ash"',
+    '"\\u00e9"',
+    '[]',
+    '{}',
+    '{"a":[1,{"b":"]"}]}',
+  ],
   last_name: ['"O\'Brien"', '"Nguyễn"', '""', 'null', '"\uFFFD"', '"\u{FEFF}bom"'],
-  email: ['"a@b.co"', '"a@b"', '"no-at.example.com"', '"a b@c.de"', `"${'x'.repeat(243)}@example.com"`, `"${'x'.repeat(244)}@example.com"`, '"é@example.com"', '"a@-b.com"', '"A.B+c@Example.COM"', '""'],
+  email: [
+    '"a@b.co"',
+    '"a@b"',
+    '"no-at.example.com"',
+    '"a b@c.de"',
+    `"${'x'.repeat(243)}@example.com"`,
+    `"${'x'.repeat(244)}@example.com"`,
+    '"é@example.com"',
+    '"a@-b.com"',
+    '"A.B+c@Example.COM"',
+    '""',
+  ],
   phone: ['null', '""', `"${'9'.repeat(20)}"`, `"${'9'.repeat(21)}"`, `"${'☎'.repeat(20)}"`, `"${'☎'.repeat(21)}"`, '5551234', 'false'],
   address: ['null', '""', `"${'x'.repeat(5000)}"`, '"line\\nbreak"', '"\\ud83d\\ude00"', '1', '"日本語の住所"'],
-  date_of_birth: ['null', '"1990-02-28"', '"2000-02-29"', '"1900-02-29"', '"2023-02-29"', '"2023-04-31"', '"2023-13-01"', '"0000-01-01"', '"0001-01-01"', '"1990-1-1"', '"1990-01-01T00:00:00"', '"１９９０-01-01"', '19900101', '""', '"1990-01-0a"'],
-  account_balance: ['null', '0', '-0', '-0.0', '-0.00', '0.5', '-0.50', '1.10', '1.100', '1.15', '1520.75', '-20', '100.00', '1e2', '1E+2', '1.5e-1', '0.001', '9999999999999.99', '10000000000000', '-9999999999999', '1e21', '12345678901.23', '"10.00"', 'true', '00', '-', '1.', '.5', '+1', '1.2.3'],
-  created_at: ['null', '"2024-01-15T10:30:00"', '"2024-01-15 10:30:00"', '"2024-01-15T24:00:00"', '"2024-01-15T23:60:00"', '"2024-01-15T23:59:60"', '"2023-02-29T00:00:00"', '"2024-01-15T10:30:00Z"', '"2024-01-15T10:30:00.000"', '1705314600'],
+  date_of_birth: [
+    'null',
+    '"1990-02-28"',
+    '"2000-02-29"',
+    '"1900-02-29"',
+    '"2023-02-29"',
+    '"2023-04-31"',
+    '"2023-13-01"',
+    '"0000-01-01"',
+    '"0001-01-01"',
+    '"1990-1-1"',
+    '"1990-01-01T00:00:00"',
+    '"１９９０-01-01"',
+    '19900101',
+    '""',
+    '"1990-01-0a"',
+  ],
+  account_balance: [
+    'null',
+    '0',
+    '-0',
+    '-0.0',
+    '-0.00',
+    '0.5',
+    '-0.50',
+    '1.10',
+    '1.100',
+    '1.15',
+    '1520.75',
+    '-20',
+    '100.00',
+    '1e2',
+    '1E+2',
+    '1.5e-1',
+    '0.001',
+    '9999999999999.99',
+    '10000000000000',
+    '-9999999999999',
+    '1e21',
+    '12345678901.23',
+    '"10.00"',
+    'true',
+    '00',
+    '-',
+    '1.',
+    '.5',
+    '+1',
+    '1.2.3',
+  ],
+  created_at: [
+    'null',
+    '"2024-01-15T10:30:00"',
+    '"2024-01-15 10:30:00"',
+    '"2024-01-15T24:00:00"',
+    '"2024-01-15T23:60:00"',
+    '"2024-01-15T23:59:60"',
+    '"2023-02-29T00:00:00"',
+    '"2024-01-15T10:30:00Z"',
+    '"2024-01-15T10:30:00.000"',
+    '1705314600',
+  ],
   extra_field: ['"ignored"', '1', '-1.5e3', 'null', 'true', 'false', '"with \\" escape"', '[1,2]', '{"nested":true}', 'nul', '01'],
 };
 
@@ -100,18 +196,29 @@ describe('page scan', () => {
   it('scans plain values itself: records with them never reach JSON.parse', () => {
     const plain = ['"1990-02-28"', '"2000-02-29"', '0', '-0', '-0.00', '1.10', '100.00', '9999999999999.99', '"Zoë"', 'null'];
     for (const text of plain) {
-      const field = text.startsWith('"19') || text.startsWith('"20') ? 'date_of_birth' : text.startsWith('"') ? 'first_name' : 'account_balance';
+      const field =
+        text.startsWith('"19') || text.startsWith('"20') ? 'date_of_birth' : text.startsWith('"') ? 'first_name' : 'account_balance';
       expect(check(page([withField(9, field, text)]), text)).toEqual({ outcome: 'scanned', slowRecords: 0 });
     }
     // Keys in another order, with a field the record does not define.
     const r = generateRecord(5, 9) as Record<string, unknown>;
-    const reordered = `{"note":"x",${Object.keys(r).reverse().map((k) => `"${k}":${JSON.stringify(r[k])}`).join(',')}}`;
+    const reordered = `{"note":"x",${Object.keys(r)
+      .reverse()
+      .map((k) => `"${k}":${JSON.stringify(r[k])}`)
+      .join(',')}}`;
     expect(check(page([reordered]), reordered)).toEqual({ outcome: 'scanned', slowRecords: 0 });
   });
 
   it('leaves a record with a repeated key to JSON.parse, which keeps the last value', () => {
     const base = generated(30).slice(0, -1);
-    for (const extra of ['"phone":null', '"phone":"1"', '"first_name":"Again"', '"account_balance":null', '"date_of_birth":null', '"customer_id":"NEW-1"']) {
+    for (const extra of [
+      '"phone":null',
+      '"phone":"1"',
+      '"first_name":"Again"',
+      '"account_balance":null',
+      '"date_of_birth":null',
+      '"customer_id":"NEW-1"',
+    ]) {
       const field = extra.slice(1, extra.indexOf('"', 1));
       const rec = `${withField(30, field, field === 'customer_id' ? '"OLD-1"' : field === 'account_balance' ? '12.5' : field === 'phone' ? '"555"' : field === 'date_of_birth' ? '"1990-01-01"' : '"First"').slice(0, -1)},${extra}}`;
       expect(check(page([rec]), rec), rec).toEqual({ outcome: 'scanned', slowRecords: 1 });
@@ -175,8 +282,44 @@ describe('page scan', () => {
       return seed / 2 ** 32;
     };
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
-    const tokens = ['\\', '"', '\\"', '\\n', '\\u00e9', '\\ud800', 'é', '😀', '\t', ' ', ',', '}', ']', '{', '[', ':', 'null', '-', '.', '0', '9', 'e5', '\u0000', '\u001f', '"x":1,'];
-    const rawBytes = [[0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xe0, 0x80, 0x80], [0x80], [0xc3], [0xe2, 0x82], [0xf0, 0x9f, 0x98, 0x80], [0xef, 0xbb, 0xbf]];
+    const tokens = [
+      '\\',
+      '"',
+      '\\"',
+      '\\n',
+      '\\u00e9',
+      '\\ud800',
+      'é',
+      '😀',
+      '\t',
+      ' ',
+      ',',
+      '}',
+      ']',
+      '{',
+      '[',
+      ':',
+      'null',
+      '-',
+      '.',
+      '0',
+      '9',
+      'e5',
+      '\u0000',
+      '\u001f',
+      '"x":1,',
+    ];
+    const rawBytes = [
+      [0xff],
+      [0xc0, 0x80],
+      [0xed, 0xa0, 0x80],
+      [0xe0, 0x80, 0x80],
+      [0x80],
+      [0xc3],
+      [0xe2, 0x82],
+      [0xf0, 0x9f, 0x98, 0x80],
+      [0xef, 0xbb, 0xbf],
+    ];
     const fields = Object.keys(EDGES);
     const counts: Record<string, number> = { scanned: 0, 'stepped aside': 0, slowRecords: 0 };
     for (let t = 0; t < 4000; t++) {

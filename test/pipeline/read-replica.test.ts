@@ -92,7 +92,10 @@ describe.skipIf(noBinaries())('reads on a streaming replica', () => {
       expect(ready.replica).toMatchObject({ state: 'ok', reads: 'replica', streaming: true });
       expect(ready.replica.lag_seconds).toBeGreaterThan(0);
       // The read pool is the standby's (its own application_name there).
-      const apps = await sql<{ application_name: string }>(standby(), `SELECT application_name FROM pg_stat_activity WHERE datname = 'customer_db'`);
+      const apps = await sql<{ application_name: string }>(
+        standby(),
+        `SELECT application_name FROM pg_stat_activity WHERE datname = 'customer_db'`,
+      );
       expect(apps.map((a) => a.application_name)).toContain('customer-pipeline reads');
 
       // A run just started is found at its Location, though the standby has not seen it: the primary answers the miss.
@@ -129,7 +132,11 @@ describe.skipIf(noBinaries())('reads on a streaming replica', () => {
     expect((await get('/api/ingest/runs')).statusCode).toBe(200);
     const ready = await get('/api/ready');
     expect(ready.statusCode).toBe(200);
-    expect(ready.json()).toMatchObject({ status: 'ready', database: 'ok', replica: { state: 'down', reads: 'primary', lag_seconds: null } });
+    expect(ready.json()).toMatchObject({
+      status: 'ready',
+      database: 'ok',
+      replica: { state: 'down', reads: 'primary', lag_seconds: null },
+    });
     const metrics = (await get('/metrics')).body;
     expect(metrics).toMatch(/^db_replica_up 0$/m);
     expect(metrics).toMatch(/^db_replica_lag_seconds nan$/im);

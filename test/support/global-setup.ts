@@ -13,7 +13,6 @@ declare module 'vitest' {
   }
 }
 
-
 let embedded: EmbeddedServer | null = null;
 let embeddedRoot: string | null = null;
 

@@ -16,8 +16,7 @@ import { onPath, skipWithout } from './tools.js';
 export const PGBOUNCER = existsSync('/usr/sbin/pgbouncer') ? '/usr/sbin/pgbouncer' : onPath('pgbouncer');
 
 /** Debian's pgbouncer, which the PgBouncer tests run. */
-export const withoutPgBouncer = () =>
-  skipWithout('pgbouncer', PGBOUNCER !== null, 'apt-get install --no-install-recommends pgbouncer');
+export const withoutPgBouncer = () => skipWithout('pgbouncer', PGBOUNCER !== null, 'apt-get install --no-install-recommends pgbouncer');
 
 export interface PgBouncer {
   port: number;

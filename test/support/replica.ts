@@ -108,7 +108,17 @@ export async function startReplicaPair(opts: { database?: string } = {}): Promis
     await rm(root, { recursive: true, force: true });
   };
   try {
-    await asServerUser(path.join(bin, 'initdb'), ['-D', primaryDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
+    await asServerUser(path.join(bin, 'initdb'), [
+      '-D',
+      primaryDir,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '-E',
+      'UTF8',
+      '--no-sync',
+      '--no-instructions',
+    ]);
     await appendFile(path.join(primaryDir, 'postgresql.conf'), `\n${SERVER_SETTINGS.join('\n')}\n`);
     await appendFile(path.join(primaryDir, 'pg_hba.conf'), '\nhost replication all 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 trust\n');
     primary = server(bin, primaryDir, await freePort());
@@ -117,7 +127,20 @@ export async function startReplicaPair(opts: { database?: string } = {}): Promis
     await mkdir(standbyDir, { mode: 0o700 });
     await giveToServerUser(standbyDir);
     await asServerUser(path.join(bin, 'pg_basebackup'), [
-      '-D', standbyDir, '-R', '-X', 'stream', '-c', 'fast', '--no-sync', '-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres',
+      '-D',
+      standbyDir,
+      '-R',
+      '-X',
+      'stream',
+      '-c',
+      'fast',
+      '--no-sync',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(primary.port),
+      '-U',
+      'postgres',
     ]);
     standby = server(bin, standbyDir, await freePort());
     await standby.start();

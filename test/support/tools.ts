@@ -27,8 +27,7 @@ export function onPath(command: string): string | null {
 export const CHROMIUM = '/usr/bin/chromium';
 
 /** Debian's Chromium, which the dashboard's browser tests drive with playwright-core. */
-export const withoutChromium = () =>
-  skipWithout('Chromium', existsSync(CHROMIUM), 'apt-get install --no-install-recommends chromium');
+export const withoutChromium = () => skipWithout('Chromium', existsSync(CHROMIUM), 'apt-get install --no-install-recommends chromium');
 
 /** Debian's docker-compose, with which the Compose file and build context are validated offline. */
 export const withoutDockerCompose = () =>

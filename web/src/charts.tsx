@@ -75,7 +75,13 @@ function Frame(props: {
       ))}
       {runs.map((r, i) =>
         (runs.length - 1 - i) % every === 0 ? (
-          <text key={r.id} class={`x-label${r.status === 'failed' ? ' failed' : ''}`} x={M.left + (i + 0.5) * slot} y={height - 6} text-anchor="middle">
+          <text
+            key={r.id}
+            class={`x-label${r.status === 'failed' ? ' failed' : ''}`}
+            x={M.left + (i + 0.5) * slot}
+            y={height - 6}
+            text-anchor="middle"
+          >
             #{r.id}
           </text>
         ) : null,
@@ -85,7 +91,16 @@ function Frame(props: {
   );
 }
 
-function LineChart(props: { runs: Run[]; width: number; value: (r: Run) => number | null; tickLabel: (v: number) => string; title: (r: Run) => string; label: string; testid: string; cls: string }) {
+function LineChart(props: {
+  runs: Run[];
+  width: number;
+  value: (r: Run) => number | null;
+  tickLabel: (v: number) => string;
+  title: (r: Run) => string;
+  label: string;
+  testid: string;
+  cls: string;
+}) {
   const { runs, width } = props;
   const height = 170;
   const values = runs.map(props.value);
@@ -134,7 +149,15 @@ function OutcomeBars({ runs, width }: { runs: Run[]; width: number }) {
   const slot = (width - M.left - M.right) / runs.length;
   const barW = Math.max(2, Math.min(36, slot * 0.7));
   return (
-    <Frame width={width} height={height} runs={runs} ticks={ticks} tickLabel={(v) => short.format(v)} label="Records per run by outcome" testid="chart-outcomes">
+    <Frame
+      width={width}
+      height={height}
+      runs={runs}
+      ticks={ticks}
+      tickLabel={(v) => short.format(v)}
+      label="Records per run by outcome"
+      testid="chart-outcomes"
+    >
       {runs.map((r, i) => {
         let base = 0;
         const tags = `${r.dry_run ? ', a dry run: nothing written' : ''}${r.reverts !== null ? `, the revert of #${r.reverts}` : ''}`;
@@ -148,12 +171,24 @@ function OutcomeBars({ runs, width }: { runs: Run[]; width: number }) {
               const n = r[s];
               if (n <= 0) return null;
               const h = (n / top) * plotH;
-              const rect = <rect key={s} class={`s-${s}`} data-series={s} x={M.left + i * slot + (slot - barW) / 2} y={M.top + plotH - ((base + n) / top) * plotH} width={barW} height={h} />;
+              const rect = (
+                <rect
+                  key={s}
+                  class={`s-${s}`}
+                  data-series={s}
+                  x={M.left + i * slot + (slot - barW) / 2}
+                  y={M.top + plotH - ((base + n) / top) * plotH}
+                  width={barW}
+                  height={h}
+                />
+              );
               base += n;
               return rect;
             })}
             {/* A failed run merged nothing: a red mark where its bar would be. */}
-            {r.status === 'failed' && <rect class="failed-mark" x={M.left + i * slot + (slot - barW) / 2} y={M.top + plotH - 3} width={barW} height={3} />}
+            {r.status === 'failed' && (
+              <rect class="failed-mark" x={M.left + i * slot + (slot - barW) / 2} y={M.top + plotH - 3} width={barW} height={3} />
+            )}
           </a>
         );
       })}
@@ -184,19 +219,42 @@ export function RunCharts({ runs: newestFirst }: { runs: Run[] }) {
 function Charts({ finished }: { finished: Run[] }) {
   const [ref, width] = useWidth<HTMLDivElement>();
   const [halfRef, half] = useWidth<HTMLDivElement>();
-  const tip = (r: Run) => `Run #${r.id} (${r.status}), ${when(r.started_at)}\n${duration(r.duration_ms)}, ${count(Math.round(recordsPerSecond(r) ?? 0))} records/s`;
+  const tip = (r: Run) =>
+    `Run #${r.id} (${r.status}), ${when(r.started_at)}\n${duration(r.duration_ms)}, ${count(Math.round(recordsPerSecond(r) ?? 0))} records/s`;
   return (
     <div class="charts" data-testid="run-charts">
       <figure class="chart-box">
         <figcaption>Duration</figcaption>
         <div ref={halfRef} class="chart-area">
-          {half > 0 && <LineChart runs={finished} width={half} value={(r) => (r.duration_ms === null ? null : r.duration_ms / 1000)} tickLabel={(v) => `${short.format(v)} s`} title={tip} label="Duration of each run, in seconds" testid="chart-duration" cls="s-duration" />}
+          {half > 0 && (
+            <LineChart
+              runs={finished}
+              width={half}
+              value={(r) => (r.duration_ms === null ? null : r.duration_ms / 1000)}
+              tickLabel={(v) => `${short.format(v)} s`}
+              title={tip}
+              label="Duration of each run, in seconds"
+              testid="chart-duration"
+              cls="s-duration"
+            />
+          )}
         </div>
       </figure>
       <figure class="chart-box">
         <figcaption>Records per second</figcaption>
         <div class="chart-area">
-          {half > 0 && <LineChart runs={finished} width={half} value={recordsPerSecond} tickLabel={(v) => short.format(v)} title={tip} label="Records fetched per second of each run" testid="chart-rate" cls="s-rate" />}
+          {half > 0 && (
+            <LineChart
+              runs={finished}
+              width={half}
+              value={recordsPerSecond}
+              tickLabel={(v) => short.format(v)}
+              title={tip}
+              label="Records fetched per second of each run"
+              testid="chart-rate"
+              cls="s-rate"
+            />
+          )}
         </div>
       </figure>
       <figure class="chart-box wide">

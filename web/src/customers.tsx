@@ -128,8 +128,8 @@ export function CustomersView({ params }: { params: URLSearchParams }) {
       {error && <p class="error">{error}</p>}
       {nullsFirst && (
         <p class="note" data-testid="nulls-first-note">
-          Customers without a {nullsFirst.label.toLowerCase()} value come first in this descending sort: the read API sorts
-          NULLs as PostgreSQL does (last ascending, first descending), which is the order its index is read in.
+          Customers without a {nullsFirst.label.toLowerCase()} value come first in this descending sort: the read API sorts NULLs as
+          PostgreSQL does (last ascending, first descending), which is the order its index is read in.
         </p>
       )}
       {result && (
@@ -178,14 +178,24 @@ export function CustomersView({ params }: { params: URLSearchParams }) {
                 {result.data.length === 0 && (
                   <tr>
                     <td colSpan={COLUMNS.length} class="muted">
-                      {q ? `No customer's name or email starts with “${q}”.` : result.total ? 'No customers on this page.' : 'No customers yet: run an ingest.'}
+                      {q
+                        ? `No customer's name or email starts with “${q}”.`
+                        : result.total
+                          ? 'No customers on this page.'
+                          : 'No customers yet: run an ingest.'}
                     </td>
                   </tr>
                 )}
               </tbody>
             </table>
           </div>
-          <Pager page={page} limit={limit} total={result.total} onPage={(p) => go({ page: p })} onLimit={(l) => go({ limit: l, page: 1 })} />
+          <Pager
+            page={page}
+            limit={limit}
+            total={result.total}
+            onPage={(p) => go({ page: p })}
+            onLimit={(l) => go({ limit: l, page: 1 })}
+          />
         </>
       )}
     </section>

@@ -67,7 +67,14 @@ export function Pager(props: { page: number; limit: number; total: number; onPag
       </span>
       {pages > 1 && (
         <span class="pages">
-          <button type="button" class="secondary" disabled={page <= 1} onClick={() => props.onPage(page - 1)} data-testid="page-prev" aria-label="Previous page">
+          <button
+            type="button"
+            class="secondary"
+            disabled={page <= 1}
+            onClick={() => props.onPage(page - 1)}
+            data-testid="page-prev"
+            aria-label="Previous page"
+          >
             ←
           </button>
           {pageNumbers(page, pages).map((p, i) =>
@@ -88,7 +95,14 @@ export function Pager(props: { page: number; limit: number; total: number; onPag
               </button>
             ),
           )}
-          <button type="button" class="secondary" disabled={page >= pages} onClick={() => props.onPage(page + 1)} data-testid="page-next" aria-label="Next page">
+          <button
+            type="button"
+            class="secondary"
+            disabled={page >= pages}
+            onClick={() => props.onPage(page + 1)}
+            data-testid="page-next"
+            aria-label="Next page"
+          >
             →
           </button>
         </span>

@@ -58,13 +58,29 @@ export function RunView({ runId, params, atChanges }: { runId: number; params: U
   const shown = run && (running ? withProgress(run, progress) : run);
   return (
     <>
-      <RunPanel runId={runId} run={run} shown={shown} running={running} progress={progress} error={error} onReverted={() => setVersion((v) => v + 1)} />
+      <RunPanel
+        runId={runId}
+        run={run}
+        shown={shown}
+        running={running}
+        progress={progress}
+        error={error}
+        onReverted={() => setVersion((v) => v + 1)}
+      />
       {shown && <ChangeSet run={shown} params={params} focus={atChanges} />}
     </>
   );
 }
 
-function RunPanel(props: { runId: number; run: Run | null; shown: Run | null; running: boolean; progress: RunProgress | null; error: string | null; onReverted: () => void }) {
+function RunPanel(props: {
+  runId: number;
+  run: Run | null;
+  shown: Run | null;
+  running: boolean;
+  progress: RunProgress | null;
+  error: string | null;
+  onReverted: () => void;
+}) {
   const { runId, run, shown, running, progress, error } = props;
   return (
     <section class="panel" data-testid="run-page">
@@ -94,7 +110,9 @@ function RunPanel(props: { runId: number; run: Run | null; shown: Run | null; ru
             </div>
             <div>
               <dt>Duration</dt>
-              <dd data-testid="run-duration">{running ? `${duration((progress?.elapsed_seconds ?? 0) * 1000)} so far` : duration(shown.duration_ms)}</dd>
+              <dd data-testid="run-duration">
+                {running ? `${duration((progress?.elapsed_seconds ?? 0) * 1000)} so far` : duration(shown.duration_ms)}
+              </dd>
             </div>
             <div>
               <dt>Phases</dt>

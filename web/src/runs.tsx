@@ -53,7 +53,13 @@ export function ProgressView({ runId, progress, note }: { runId: number; progres
         Run #{runId} <Status status="running" />
         {note && <span class="note">{note}</span>}
       </div>
-      <div class={`bar${pct === null ? ' indeterminate' : ''}`} role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct ?? undefined}>
+      <div
+        class={`bar${pct === null ? ' indeterminate' : ''}`}
+        role="progressbar"
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={pct ?? undefined}
+      >
         <div style={{ width: pct === null ? '30%' : `${pct}%` }} />
       </div>
       <div class="live-stats">
@@ -196,14 +202,21 @@ function IngestPanel(props: { runningId: number | null; onChange: () => void; on
         <button type="button" onClick={() => start(false)} disabled={busy} data-testid="start-ingest">
           {busy ? 'Ingesting…' : 'Start ingest'}
         </button>
-        <button type="button" class="secondary" onClick={() => start(true)} disabled={busy} data-testid="start-dry-run" title="The whole run, writing no customer">
+        <button
+          type="button"
+          class="secondary"
+          onClick={() => start(true)}
+          disabled={busy}
+          data-testid="start-dry-run"
+          title="The whole run, writing no customer"
+        >
           Preview (dry run)
         </button>
       </div>
       {live.phase === 'idle' && (
         <p class="muted">
-          Pulls every page of the source and merges it into the customers table, in one transaction. A preview does the whole run and writes nothing: it shows
-          what the run would change.
+          Pulls every page of the source and merges it into the customers table, in one transaction. A preview does the whole run and writes
+          nothing: it shows what the run would change.
         </p>
       )}
       {live.phase === 'starting' && <p class="muted">Starting…</p>}
@@ -246,50 +259,52 @@ function RunsTable({ runs, live }: { runs: Run[]; live: LiveRow }) {
             <th class="num minor">Retries</th>
           </tr>
         </thead>
-        {runs.map((run) => withLive(run, live)).map((r) => (
-          // A body per run: its row, and the whole error under it when it failed.
-          <tbody key={r.id} data-run={r.id}>
-            <tr class={r.error ? 'has-error' : ''}>
-              <td>
-                <a href={runHref(r.id)} data-testid={`run-link-${r.id}`}>
-                  #{r.id}
-                </a>
-              </td>
-              <td class="status-cell">
-                <Status status={r.status} /> <RunTags run={r} />
-              </td>
-              <td class="when">
-                <Time iso={r.started_at} />
-              </td>
-              <td class="num">{duration(r.duration_ms)}</td>
-              <td class="num minor">{count(r.pages)}</td>
-              <td class="num">{count(r.fetched)}</td>
-              <td class="num">{count(r.inserted)}</td>
-              <td class="num">{count(r.updated)}</td>
-              <td class="num">{count(r.unchanged)}</td>
-              <td class="num">{count(r.deleted)}</td>
-              <td class="num">
-                {r.rejected > 0 ? (
-                  <a href={`#/runs/${r.id}/rejected`} data-testid={`rejected-link-${r.id}`}>
-                    {count(r.rejected)}
+        {runs
+          .map((run) => withLive(run, live))
+          .map((r) => (
+            // A body per run: its row, and the whole error under it when it failed.
+            <tbody key={r.id} data-run={r.id}>
+              <tr class={r.error ? 'has-error' : ''}>
+                <td>
+                  <a href={runHref(r.id)} data-testid={`run-link-${r.id}`}>
+                    #{r.id}
                   </a>
-                ) : (
-                  0
-                )}
-              </td>
-              <td class="num minor">{count(r.retries)}</td>
-            </tr>
-            {r.error && (
-              <tr class="error-row">
-                <td colSpan={columns} class="error">
-                  <div class="error-text" data-testid={`run-error-${r.id}`}>
-                    {r.error}
-                  </div>
                 </td>
+                <td class="status-cell">
+                  <Status status={r.status} /> <RunTags run={r} />
+                </td>
+                <td class="when">
+                  <Time iso={r.started_at} />
+                </td>
+                <td class="num">{duration(r.duration_ms)}</td>
+                <td class="num minor">{count(r.pages)}</td>
+                <td class="num">{count(r.fetched)}</td>
+                <td class="num">{count(r.inserted)}</td>
+                <td class="num">{count(r.updated)}</td>
+                <td class="num">{count(r.unchanged)}</td>
+                <td class="num">{count(r.deleted)}</td>
+                <td class="num">
+                  {r.rejected > 0 ? (
+                    <a href={`#/runs/${r.id}/rejected`} data-testid={`rejected-link-${r.id}`}>
+                      {count(r.rejected)}
+                    </a>
+                  ) : (
+                    0
+                  )}
+                </td>
+                <td class="num minor">{count(r.retries)}</td>
               </tr>
-            )}
-          </tbody>
-        ))}
+              {r.error && (
+                <tr class="error-row">
+                  <td colSpan={columns} class="error">
+                    <div class="error-text" data-testid={`run-error-${r.id}`}>
+                      {r.error}
+                    </div>
+                  </td>
+                </tr>
+              )}
+            </tbody>
+          ))}
       </table>
     </div>
   );
@@ -354,7 +369,12 @@ export function RunsView({ params }: { params: URLSearchParams }) {
         {runs && runs.total > 0 && (
           <>
             <RunsTable runs={runs.data} live={live} />
-            <Pager page={page} limit={PAGE_SIZE} total={runs.total} onPage={(p) => navigate(withParams('#/runs', { page: p === 1 ? null : p }))} />
+            <Pager
+              page={page}
+              limit={PAGE_SIZE}
+              total={runs.total}
+              onPage={(p) => navigate(withParams('#/runs', { page: p === 1 ? null : p }))}
+            />
           </>
         )}
       </section>

@@ -7,7 +7,8 @@ export function Time({ iso }: { iso: string | null }) {
   const p = localParts(iso);
   return (
     <time dateTime={iso} title={`${iso.replace('T', ' ').replace('Z', ' UTC')} · shown in ${zoneName()}`}>
-      <span class="date">{p.date}</span> <span class="clock">
+      <span class="date">{p.date}</span>{' '}
+      <span class="clock">
         {p.time} {p.zone}
       </span>
     </time>

@@ -21,15 +21,7 @@ import type { Pool } from 'pg';
 import { isValidDate, isValidTimestamp, type Customer } from '../customer.js';
 import { COLUMNS } from './customers-repository.js';
 
-export const SORT_COLUMNS = [
-  'customer_id',
-  'first_name',
-  'last_name',
-  'email',
-  'created_at',
-  'account_balance',
-  'date_of_birth',
-] as const;
+export const SORT_COLUMNS = ['customer_id', 'first_name', 'last_name', 'email', 'created_at', 'account_balance', 'date_of_birth'] as const;
 export type SortColumn = (typeof SORT_COLUMNS)[number];
 /** The accepted values of `sort`: a column, or `-column` for descending. */
 export const SORT_VALUES = SORT_COLUMNS.flatMap((c) => [c, `-${c}`]);

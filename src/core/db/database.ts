@@ -105,12 +105,7 @@ export interface PoolOptions {
   transactionPooler?: boolean;
 }
 
-export function createPool(
-  url: string,
-  max = 10,
-  timeouts: PoolTimeouts = DEFAULT_POOL_TIMEOUTS,
-  opts: PoolOptions = {},
-): pg.Pool {
+export function createPool(url: string, max = 10, timeouts: PoolTimeouts = DEFAULT_POOL_TIMEOUTS, opts: PoolOptions = {}): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max,
@@ -257,9 +252,7 @@ class DetachedPostgres {
   private keeper: ChildProcessByStdio<Writable, Readable, Readable> | null = null;
   private pid: number | null = null;
 
-  constructor(
-    private readonly opts: { dataDir: string; port: number; flags: string[]; onLog: (message: string) => void },
-  ) {}
+  constructor(private readonly opts: { dataDir: string; port: number; flags: string[]; onLog: (message: string) => void }) {}
 
   async start(): Promise<void> {
     if (this.keeper) return;
@@ -347,7 +340,12 @@ export async function startEmbedded(opts: { dataDir: string; port: number; logge
   const postmaster =
     platform() === 'win32'
       ? { start: () => server.start(), stop: () => server.stop() }
-      : new DetachedPostgres({ dataDir, port, flags: POSTGRES_FLAGS, onLog: (m) => logger?.debug({ postgres: m.trim() }, 'embedded postgres') });
+      : new DetachedPostgres({
+          dataDir,
+          port,
+          flags: POSTGRES_FLAGS,
+          onLog: (m) => logger?.debug({ postgres: m.trim() }, 'embedded postgres'),
+        });
   const start = async () => {
     try {
       await postmaster.start();
@@ -452,7 +450,11 @@ export async function openDatabase(opts: {
   const pool = createPool(url, opts.poolMax, opts.timeouts, pooler);
   // Not checked at start: a replica that is down now is one reads fall back from.
   const replica = opts.readUrl
-    ? new ReadReplica(createPool(opts.readUrl, opts.poolMax, opts.timeouts, { ...pooler, applicationName: 'customer-pipeline reads' }), pool, opts.logger)
+    ? new ReadReplica(
+        createPool(opts.readUrl, opts.poolMax, opts.timeouts, { ...pooler, applicationName: 'customer-pipeline reads' }),
+        pool,
+        opts.logger,
+      )
     : null;
   return {
     pool,

@@ -63,9 +63,6 @@ export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<stri
 /** True when every committed migration is applied (readiness). */
 export async function migrationsApplied(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<boolean> {
   const files = await listMigrations(dir);
-  const { rows } = await pool.query<{ name: string }>(
-    `SELECT name FROM schema_migrations WHERE name = ANY($1::text[])`,
-    [files],
-  );
+  const { rows } = await pool.query<{ name: string }>(`SELECT name FROM schema_migrations WHERE name = ANY($1::text[])`, [files]);
   return rows.length === files.length;
 }

@@ -81,7 +81,10 @@ export class ReadReplica {
     this.fallbacks++;
     if (err !== null) {
       if (Date.now() >= this.downUntil) {
-        this.logger?.warn({ err: { message: (err as Error).message, code: (err as { code?: unknown }).code } }, 'read replica unavailable: reads go to the primary');
+        this.logger?.warn(
+          { err: { message: (err as Error).message, code: (err as { code?: unknown }).code } },
+          'read replica unavailable: reads go to the primary',
+        );
       }
       this.downUntil = Date.now() + RETRY_MS;
     }

@@ -113,9 +113,7 @@ export async function recoverAbandonedRuns(pool: Pool): Promise<number> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [
-      INGEST_LOCK_KEY,
-    ]);
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [INGEST_LOCK_KEY]);
     const n = rows[0]!.locked ? await failAbandonedRuns(client) : 0;
     await client.query('COMMIT');
     return n;
@@ -169,9 +167,7 @@ export async function runIngest(
   };
   try {
     await client.query('BEGIN');
-    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [
-      INGEST_LOCK_KEY,
-    ]);
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [INGEST_LOCK_KEY]);
     if (!rows[0]!.locked) {
       await client.query('ROLLBACK');
       release();
@@ -329,7 +325,9 @@ class RunBudget {
   ) {
     this.timer = setTimeout(() => {
       abort.abort(
-        new SourceError(`run stopped at INGEST_MAX_DURATION_MS (${limits.maxDurationMs} ms): ${this.pages} pages read and the source had not ended them`),
+        new SourceError(
+          `run stopped at INGEST_MAX_DURATION_MS (${limits.maxDurationMs} ms): ${this.pages} pages read and the source had not ended them`,
+        ),
       );
     }, limits.maxDurationMs);
   }
@@ -341,7 +339,9 @@ class RunBudget {
 
   /** Every page allowed came back full. */
   outOfPages(): SourceError {
-    return new SourceError(`run stopped at INGEST_MAX_PAGES (${this.limits.maxPages} pages): every page came back full and the source had not ended them`);
+    return new SourceError(
+      `run stopped at INGEST_MAX_PAGES (${this.limits.maxPages} pages): every page came back full and the source had not ended them`,
+    );
   }
 
   /** Books page p; throws past INGEST_MAX_RECORDS. */

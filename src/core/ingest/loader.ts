@@ -121,13 +121,19 @@ m AS (
 ),
 planned AS MATERIALIZED (
   SELECT customer_id, CASE WHEN stored THEN 'u' ELSE 'i' END::"char" AS change,
-         ${diffMask((f) => `c_${f}`, (f) => `a_${f}`)} AS fields,
+         ${diffMask(
+           (f) => `c_${f}`,
+           (f) => `a_${f}`,
+         )} AS fields,
          CASE WHEN stored THEN ${image((f) => `c_${f}`)} END AS before,
          ${list((f) => `a_${f}`)}
   FROM m
   WHERE NOT stored OR (${list((f) => `c_${f}`)}) IS DISTINCT FROM (${list((f) => `a_${f}`)})
   UNION ALL
-  SELECT c.customer_id, 'd'::"char", ${diffMask((f) => `c.${f}`, () => 'NULL')}, ${image((f) => `c.${f}`)},
+  SELECT c.customer_id, 'd'::"char", ${diffMask(
+    (f) => `c.${f}`,
+    () => 'NULL',
+  )}, ${image((f) => `c.${f}`)},
          ${list(() => 'NULL')}
   FROM customers AS c
   WHERE $6::boolean
@@ -154,7 +160,10 @@ r AS (
 planned AS MATERIALIZED (
   SELECT customer_id,
          CASE WHEN NOT stored THEN 'i' WHEN target IS NULL THEN 'd' ELSE 'u' END::"char" AS change,
-         ${diffMask((f) => `c_${f}`, (f) => `(target).${f}`)} AS fields,
+         ${diffMask(
+           (f) => `c_${f}`,
+           (f) => `(target).${f}`,
+         )} AS fields,
          CASE WHEN stored THEN ${image((f) => `c_${f}`)} END AS before,
          ${list((f) => `(target).${f} AS a_${f}`)}
   FROM r
@@ -272,10 +281,7 @@ const NO_DATA = '\t\\N'.repeat(FIELDS.length - 1);
 
 export function rejectedRow(page: number, pos: number, customerId: string | null, payload: string, reasons: string[]): string {
   const id = customerId !== null && customerId.isWellFormed() && !customerId.includes('\u0000') ? customerId : null;
-  return (
-    `${page}\t${pos}\t${copyText(id)}${NO_DATA}\t` +
-    `${copyText(payload)}\t${copyText(arrayLiteral(reasons))}\n`
-  );
+  return `${page}\t${pos}\t${copyText(id)}${NO_DATA}\t` + `${copyText(payload)}\t${copyText(arrayLiteral(reasons))}\n`;
 }
 
 export interface MergeCounts {
@@ -535,7 +541,14 @@ export async function applyChangeSet(
 ): Promise<ChangeCounts & { distinctIds: number }> {
   const maxPercent = opts.deleteMaxPercent ?? 10;
   const dryRun = opts.dryRun === true;
-  const { rows } = await client.query<ChangeSetRow>(sql, [runId, dryRun, opts.allowMassDelete === true, maxPercent, opts.sourceEmpty === true, opts.planParam]);
+  const { rows } = await client.query<ChangeSetRow>(sql, [
+    runId,
+    dryRun,
+    opts.allowMassDelete === true,
+    maxPercent,
+    opts.sourceEmpty === true,
+    opts.planParam,
+  ]);
   const r = rows[0]!;
   if (!r.ok) throw new MassDeleteError(r.deleted, r.stored, maxPercent, opts.sourceEmpty === true);
   if (!dryRun && (r.applied_inserted !== r.inserted || r.applied_updated !== r.updated || r.applied_deleted !== r.deleted)) {
@@ -564,7 +577,7 @@ export async function mergeStaging(
     sourceEmpty: opts.sourceRecords === 0,
     planParam: opts.deleteMissing === true,
   });
-  const rejected = runId === null ? 0 : (await client.query(SAVE_REJECTED_SQL, [runId])).rowCount ?? 0;
+  const rejected = runId === null ? 0 : ((await client.query(SAVE_REJECTED_SQL, [runId])).rowCount ?? 0);
   return {
     distinctIds: r.distinctIds,
     inserted: r.inserted,

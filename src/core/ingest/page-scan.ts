@@ -387,7 +387,14 @@ function writeRow(b: Uint8Array, out: Buffer, o: number, page: number, pos: numb
 }
 
 /** The data array at b[i] ('['): its records' rows into out; the array's end, or -1. */
-function scanData(b: Uint8Array, i: number, page: number, out: Out, counts: { records: number; rejected: number }, slow: RecordRow): number {
+function scanData(
+  b: Uint8Array,
+  i: number,
+  page: number,
+  out: Out,
+  counts: { records: number; rejected: number },
+  slow: RecordRow,
+): number {
   const sp: Spans = { at: new Int32Array(2 * NFIELDS), balNeg: false, balInt: 0, balIntEnd: 0, balFrac: 0, balFracEnd: 0 };
   i = ws(b, i + 1);
   if (b[i] === RBRACK) return i + 1;

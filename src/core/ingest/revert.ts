@@ -62,11 +62,16 @@ export async function revertRun(
     const target = rows[0];
     if (!target) throw new NotFoundError(`Run ${runId} not found`);
     if (target.status !== 'succeeded') {
-      throw new RevertRefusedError('not_succeeded', `Run ${runId} ${target.status === 'failed' ? 'failed' : `is ${target.status}`}: it changed nothing to revert`);
+      throw new RevertRefusedError(
+        'not_succeeded',
+        `Run ${runId} ${target.status === 'failed' ? 'failed' : `is ${target.status}`}: it changed nothing to revert`,
+      );
     }
     if (target.dry_run) throw new RevertRefusedError('dry_run', `Run ${runId} is a dry run: it changed nothing to revert`);
     if (target.reverted_by !== null) {
-      throw new RevertRefusedError('already_reverted', `Run ${runId} is already reverted (by run ${target.reverted_by})`, { reverted_by: target.reverted_by });
+      throw new RevertRefusedError('already_reverted', `Run ${runId} is already reverted (by run ${target.reverted_by})`, {
+        reverted_by: target.reverted_by,
+      });
     }
     if (target.pruned) {
       throw new RevertRefusedError(
@@ -87,7 +92,16 @@ export async function revertRun(
     const applied = await applyChangeSet(client, REVERT_CHANGES_SQL, id, { allowMassDelete: true, planParam: runId });
     await client.query('UPDATE ingestion_runs SET reverted_by = $2 WHERE id = $1', [runId, id]);
     await refreshPageAnchors(client);
-    const counts = { pages: 0, fetched: 0, inserted: applied.inserted, updated: applied.updated, unchanged: 0, rejected: 0, retries: 0, deleted: applied.deleted };
+    const counts = {
+      pages: 0,
+      fetched: 0,
+      inserted: applied.inserted,
+      updated: applied.updated,
+      unchanged: 0,
+      rejected: 0,
+      retries: 0,
+      deleted: applied.deleted,
+    };
     await finishRun(client, id, 'succeeded', counts);
     await client.query('COMMIT');
     const result: RevertResult = {

@@ -147,7 +147,20 @@ export async function finishRun(
                        ELSE (extract(epoch FROM clock_timestamp() - started_at) * 1000)::int - COALESCE($11, fetch_ms) END
      WHERE id = $1 AND ($2 = 'succeeded' OR status <> 'succeeded')
      RETURNING (extract(epoch FROM finished_at - started_at) * 1000)::int AS duration_ms`,
-    [id, status, counts.pages, counts.fetched, counts.inserted, counts.updated, counts.unchanged, counts.rejected, counts.retries, error, fetchMs, counts.deleted ?? 0],
+    [
+      id,
+      status,
+      counts.pages,
+      counts.fetched,
+      counts.inserted,
+      counts.updated,
+      counts.unchanged,
+      counts.rejected,
+      counts.retries,
+      error,
+      fetchMs,
+      counts.deleted ?? 0,
+    ],
   );
   return rows[0]?.duration_ms ?? null;
 }
@@ -200,10 +213,7 @@ export async function getRun(db: Queryable, id: number): Promise<RunRecord | nul
 
 export async function listRuns(db: Queryable, page: number, limit: number): Promise<{ data: RunRecord[]; total: number }> {
   const [list, count] = await Promise.all([
-    db.query<RunRecord>(`SELECT ${RUN_COLUMNS} FROM ingestion_runs ORDER BY id DESC LIMIT $1 OFFSET $2`, [
-      limit,
-      (page - 1) * limit,
-    ]),
+    db.query<RunRecord>(`SELECT ${RUN_COLUMNS} FROM ingestion_runs ORDER BY id DESC LIMIT $1 OFFSET $2`, [limit, (page - 1) * limit]),
     db.query<{ n: number }>('SELECT count(*)::int AS n FROM ingestion_runs'),
   ]);
   return { data: list.rows, total: count.rows[0]!.n };

@@ -151,8 +151,7 @@ class DeadlineExceeded extends Error {
 
 /** One request's outcome: a body, or why not and whether another request may fix it. */
 type Attempt =
-  | { ok: true; body: Uint8Array }
-  | { ok: false; retry: boolean; reason: string; retryAfterMs: number | null; malformed?: boolean };
+  { ok: true; body: Uint8Array } | { ok: false; retry: boolean; reason: string; retryAfterMs: number | null; malformed?: boolean };
 
 export class SourceClient {
   private readonly pool: Pool;

@@ -74,8 +74,7 @@ export function loadDataFile(file: string, strict = true): Dataset {
   }
   const records = Array.isArray(parsed)
     ? parsed
-    : ((parsed as { data?: unknown; customers?: unknown } | null)?.data ??
-      (parsed as { customers?: unknown } | null)?.customers);
+    : ((parsed as { data?: unknown; customers?: unknown } | null)?.data ?? (parsed as { customers?: unknown } | null)?.customers);
   if (!Array.isArray(records)) {
     throw new DatasetError(`MOCK_DATA_FILE ${file}: expected an array of customer records (or {"data": [...]})`);
   }
@@ -98,11 +97,56 @@ export function loadDataFile(file: string, strict = true): Dataset {
 
 // ---- synthetic data -------------------------------------------------------
 
-const FIRST = ['Amélie', 'José', 'Zoë', 'Łukasz', 'Søren', 'Nguyễn', 'Ana', 'Liam', 'Olivia', 'Noah', 'Emma', 'Mateo', 'Chloé', 'Björn', 'Aiko', 'Priya', 'Omar', 'Fatima', 'Yusuf', 'Ingrid', 'Kwame', 'Mei', 'Raúl', 'Sinéad'];
-const LAST = ['Dupont', 'García', 'Müller', 'Kowalski', 'Øster', 'Tanaka', 'Smith', 'Okafor', "O'Brien", 'Rossi', 'Novák', 'Silva', 'Andersson', 'Haddad', 'Kim', 'Patel', 'Cohen', 'Ivanova', 'Mensah', 'Schmidt'];
+const FIRST = [
+  'Amélie',
+  'José',
+  'Zoë',
+  'Łukasz',
+  'Søren',
+  'Nguyễn',
+  'Ana',
+  'Liam',
+  'Olivia',
+  'Noah',
+  'Emma',
+  'Mateo',
+  'Chloé',
+  'Björn',
+  'Aiko',
+  'Priya',
+  'Omar',
+  'Fatima',
+  'Yusuf',
+  'Ingrid',
+  'Kwame',
+  'Mei',
+  'Raúl',
+  'Sinéad',
+];
+const LAST = [
+  'Dupont',
+  'García',
+  'Müller',
+  'Kowalski',
+  'Øster',
+  'Tanaka',
+  'Smith',
+  'Okafor',
+  "O'Brien",
+  'Rossi',
+  'Novák',
+  'Silva',
+  'Andersson',
+  'Haddad',
+  'Kim',
+  'Patel',
+  'Cohen',
+  'Ivanova',
+  'Mensah',
+  'Schmidt',
+];
 const STREETS = ['Main St', 'Rue de Rivoli', 'Königstraße', 'Calle Mayor', 'High Street', 'Via Roma', 'Ulica Długa', 'Elm Avenue'];
 const CITIES = ['Springfield', 'Paris', 'München', 'Madrid', 'London', 'Roma', 'Gdańsk', 'Toronto'];
-
 
 const pad = (n: number, w: number) => String(n).padStart(w, '0');
 export const generatedId = (index: number) => `GEN-${pad(index + 1, 9)}`;
@@ -136,7 +180,7 @@ export function generateRecord(seed: number, index: number): Customer {
     phone: maybe(`+1-555-${pad(Math.floor(r() * 1000), 3)}-${pad(Math.floor(r() * 10000), 4)}`),
     address: maybe(`${1 + Math.floor(r() * 999)} ${pick(STREETS)}, ${pick(CITIES)}`),
     date_of_birth: maybe(`${y}-${pad(m, 2)}-${pad(d, 2)}`),
-    account_balance: maybe(Math.round((r() * 2_000_000 - 100_000)) / 100),
+    account_balance: maybe(Math.round(r() * 2_000_000 - 100_000) / 100),
     created_at: maybe(
       `${cy}-${pad(1 + Math.floor(r() * 12), 2)}-${pad(1 + Math.floor(r() * 28), 2)}T${pad(Math.floor(r() * 24), 2)}:${pad(Math.floor(r() * 60), 2)}:${pad(Math.floor(r() * 60), 2)}`,
     ),

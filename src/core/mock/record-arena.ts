@@ -46,7 +46,8 @@ export class RecordArena {
     json: (index: number) => string,
     readonly chunkRecords = CHUNK_RECORDS,
   ) {
-    if (!Number.isInteger(chunkRecords) || chunkRecords < 1) throw new RangeError(`chunkRecords must be a positive integer, got ${chunkRecords}`);
+    if (!Number.isInteger(chunkRecords) || chunkRecords < 1)
+      throw new RangeError(`chunkRecords must be a positive integer, got ${chunkRecords}`);
     this.chunks = new Array<Chunk | undefined>(Math.ceil(count / chunkRecords));
     this.unfilled = this.chunks.length;
     this.json = this.unfilled ? json : null;

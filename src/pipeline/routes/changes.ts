@@ -99,7 +99,9 @@ export const changesRoutes: FastifyPluginAsyncTypebox<ChangesRoutesOptions> = as
             limit: Type.Integer(),
             run_id: Type.Integer(),
             dry_run: Type.Boolean({ description: 'the run is a dry run: nothing of this was written to customers' }),
-            changes_pruned_at: Type.Union([Type.String(), Type.Null()], { description: 'when the change set was pruned (retention); null while it is kept' }),
+            changes_pruned_at: Type.Union([Type.String(), Type.Null()], {
+              description: 'when the change set was pruned (retention); null while it is kept',
+            }),
           }),
           400: Type.Ref('Problem'),
           404: Type.Ref('Problem', { description: 'no such run' }),
@@ -155,7 +157,8 @@ export const changesRoutes: FastifyPluginAsyncTypebox<ChangesRoutesOptions> = as
     {
       schema: {
         summary: "A customer's history: every run that inserted, changed or deleted it, newest first",
-        description: 'Readable after the customer was deleted. Dry runs are not in it (they changed nothing); change sets past retention are gone from it.',
+        description:
+          'Readable after the customer was deleted. Dry runs are not in it (they changed nothing); change sets past retention are gone from it.',
         params: Type.Object({
           customer_id: Type.String({ maxLength: 200, description: 'the customer_id of the record', examples: ['CUST-0001'] }),
         }),

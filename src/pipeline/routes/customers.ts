@@ -87,7 +87,7 @@ const CustomersQuery = (maxLimit: number) =>
         maxLength: 2048,
         pattern: '^[A-Za-z0-9_-]+$',
         description:
-          'Keyset paging: the `next_cursor` of the previous answer, sent with the same sort and filters (otherwise 400). Rows inserted or deleted meanwhile do not shift the pages: every row present throughout is seen exactly once. The answer\'s `page` counts the pages walked.',
+          "Keyset paging: the `next_cursor` of the previous answer, sent with the same sort and filters (otherwise 400). Rows inserted or deleted meanwhile do not shift the pages: every row present throughout is seen exactly once. The answer's `page` counts the pages walked.",
         examples: ['eyJ2IjoxLCJzIjoiLWNyZWF0ZWRfYXQiLCJmIjoiRUs0OGtPTFJMZlRtYjBpTiIsInAiOjIsImsiOm51bGwsImkiOiJDLTAwMjgyNjIifQ'],
       }),
     ),
@@ -101,7 +101,7 @@ export const customersRoutes: FastifyPluginAsyncTypebox<{ pool: Pool; maxLimit: 
       schema: {
         summary: 'A page of stored customers: ordered by customer_id, or filtered, sorted and keyset-paged',
         description:
-          'Without filters, sort or cursor: the seed\'s page, ordered by customer_id. With any of them, the answer also has `next_cursor` (null on the last page). `total` is always exact: the number of customers matching the filters.',
+          "Without filters, sort or cursor: the seed's page, ordered by customer_id. With any of them, the answer also has `next_cursor` (null on the last page). `total` is always exact: the number of customers matching the filters.",
         querystring: CustomersQuery(maxLimit),
         response: {
           200: Type.Object({
@@ -111,7 +111,8 @@ export const customersRoutes: FastifyPluginAsyncTypebox<{ pool: Pool; maxLimit: 
             limit: Type.Integer(),
             next_cursor: Type.Optional(
               Type.Union([Type.String(), Type.Null()], {
-                description: 'cursor of the next page, with the same sort and filters; null on the last page. Present when a filter, sort or cursor was given.',
+                description:
+                  'cursor of the next page, with the same sort and filters; null on the last page. Present when a filter, sort or cursor was given.',
               }),
             ),
           }),

@@ -8,13 +8,20 @@ import { HttpError } from '../../http/errors.js';
 const ReplicaSchema = Type.Object(
   {
     state: Type.Union([Type.Literal('ok'), Type.Literal('down')]),
-    reads: Type.Union([Type.Literal('replica'), Type.Literal('primary')], { description: 'where reads go now: the primary while the replica is down' }),
+    reads: Type.Union([Type.Literal('replica'), Type.Literal('primary')], {
+      description: 'where reads go now: the primary while the replica is down',
+    }),
     lag_seconds: Type.Union([Type.Number(), Type.Null()], {
       description: 'replay lag: 0 when it has replayed all it received, else the age of the last transaction replayed; null when down',
     }),
-    streaming: Type.Union([Type.Boolean(), Type.Null()], { description: 'its WAL receiver is connected to the primary (a cut-off replica reads lag 0)' }),
+    streaming: Type.Union([Type.Boolean(), Type.Null()], {
+      description: 'its WAL receiver is connected to the primary (a cut-off replica reads lag 0)',
+    }),
   },
-  { description: 'the read replica (DATABASE_READ_URL), when there is one; down does not make the service unready: reads fall back to the primary' },
+  {
+    description:
+      'the read replica (DATABASE_READ_URL), when there is one; down does not make the service unready: reads fall back to the primary',
+  },
 );
 
 export const healthRoutes: FastifyPluginAsyncTypebox<{ pool: Pool; replica?: ReadReplica | null }> = async (app, { pool, replica }) => {

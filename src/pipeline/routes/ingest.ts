@@ -47,7 +47,8 @@ const ProgressSchema = Type.Object(
     elapsed_seconds: Type.Number(),
     records_per_second: Type.Number(),
     eta_seconds: Type.Union([Type.Number(), Type.Null()], {
-      description: "time left for the whole run: the pages still to fetch at the rate so far, and the merge, estimated from the last run's merge time per record; null when unknown",
+      description:
+        "time left for the whole run: the pages still to fetch at the rate so far, and the merge, estimated from the last run's merge time per record; null when unknown",
     }),
   },
   {
@@ -97,7 +98,9 @@ const RejectedSchema = Type.Object({
   reasons: Type.Array(Type.String()),
 });
 
-const RunParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1, description: 'run id (`run_id` of an ingest)', examples: [1] }) });
+const RunParams = Type.Object({
+  id: Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1, description: 'run id (`run_id` of an ingest)', examples: [1] }),
+});
 
 const AcceptedSchema = Type.Object({
   status: Type.Literal('running'),
@@ -182,7 +185,9 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
             Type.Boolean({ description: 'Delete the stored customers the source did not return (default: INGEST_DELETE_MISSING)' }),
           ),
           allow_mass_delete: Type.Optional(
-            Type.Boolean({ description: 'Lift the mass-delete guard (INGEST_DELETE_MAX_PERCENT; a source that returns no record) for this run' }),
+            Type.Boolean({
+              description: 'Lift the mass-delete guard (INGEST_DELETE_MAX_PERCENT; a source that returns no record) for this run',
+            }),
           ),
         }),
         response: {
@@ -222,7 +227,12 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
         summary: 'Ingest runs, newest first',
         querystring: PageQuery(1000),
         response: {
-          200: Type.Object({ data: Type.Array(Type.Ref('IngestionRun')), total: Type.Integer(), page: Type.Integer(), limit: Type.Integer() }),
+          200: Type.Object({
+            data: Type.Array(Type.Ref('IngestionRun')),
+            total: Type.Integer(),
+            page: Type.Integer(),
+            limit: Type.Integer(),
+          }),
           400: Type.Ref('Problem'),
         },
       },
