@@ -90,7 +90,7 @@ function Refusal({ error }: { error: ApiError }) {
     words = `another ingest is running (run #${b.run_id}): try again once it has ended.`;
   else words = error.message;
   return (
-    <p class="refusal" data-testid="revert-refused" data-reason={String(b.reason ?? error.status)}>
+    <p class="refusal" data-testid="revert-refused" data-reason={typeof b.reason === 'string' ? b.reason : String(error.status)}>
       <b>Refused:</b> {words}
     </p>
   );
