@@ -156,6 +156,15 @@ describe('npm start without DATABASE_URL', () => {
     try {
       const page = (await (await fetch(`${second.urls.pipeline}/api/customers`)).json()) as { total: number };
       expect(page.total).toBeGreaterThan(0);
+      // A second start on other ports but the same data directory: told that the folder is in use, and which setting to change.
+      const otherPort = String(Number(port) + 1);
+      const err = (await startService(
+        'pipeline',
+        { ...env, EMBEDDED_PG_PORT: otherPort, MOCK_SERVER_URL: 'http://127.0.0.1:9' },
+        60_000,
+      ).catch((e: Error) => e)) as Error;
+      expect(err.message).toMatch(/data directory .* is in use by another running server \(pid \d+;.*set EMBEDDED_PG_DIR/);
+      expect(err.message).not.toMatch(/Set EMBEDDED_PG_PORT/);
     } finally {
       expect(await second.stop('SIGINT')).toBe(0);
     }

@@ -206,6 +206,13 @@ async function postgresBinary(): Promise<string> {
   return binaries.postgres;
 }
 
+/** The data folder is another running server's (another npm start, most likely). */
+class DataDirInUseError extends Error {
+  constructor(readonly pid: number) {
+    super(`PostgreSQL (pid ${pid}) is running on that folder`);
+  }
+}
+
 const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
@@ -233,7 +240,7 @@ async function waitForPreviousServer(dataDir: string, timeoutMs = 20_000): Promi
     // A stale file (a server that died hard) is PostgreSQL's to replace.
     if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return;
     const status = lines[7]?.trim();
-    if (status !== 'stopping') throw new Error(`PostgreSQL (pid ${pid}) is running on that folder`);
+    if (status !== 'stopping') throw new DataDirInUseError(pid);
     if (Date.now() > deadline) throw new Error(`PostgreSQL (pid ${pid}) on that folder is still stopping after ${timeoutMs} ms`);
     await sleep(100);
   }
@@ -350,6 +357,13 @@ export async function startEmbedded(opts: { dataDir: string; port: number; logge
     try {
       await postmaster.start();
     } catch (err) {
+      if (err instanceof DataDirInUseError) {
+        throw new Error(
+          `the embedded PostgreSQL's data directory ${dataDir} is in use by another running server (pid ${err.pid}; ` +
+            'another npm start?): stop that one, or set EMBEDDED_PG_DIR to another directory (or DATABASE_URL to use a server)',
+          { cause: err },
+        );
+      }
       throw new Error(
         `embedded PostgreSQL did not start on port ${port} (data in ${dataDir}): is another one running there? ` +
           `Set EMBEDDED_PG_PORT, or DATABASE_URL to use a server. ${err instanceof Error ? err.message : ''}`.trim(),
