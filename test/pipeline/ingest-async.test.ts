@@ -156,7 +156,8 @@ describe('POST /api/ingest?mode=async', () => {
 
   it('cancels an asynchronous run when the app closes, and records it failed', async () => {
     const { run_id } = (await pipeline.app.inject({ method: 'POST', url: '/api/ingest?mode=async' })).json() as { run_id: number };
-    await sleep(150);
+    // Closed while pages are being staged.
+    while (!((await pipeline.app.inject(`/api/ingest/runs/${run_id}`)).json() as Run).progress?.pages_done) await sleep(10);
     await pipeline.app.close();
     const { rows } = await pipeline.db.pool.query('SELECT status, error FROM ingestion_runs WHERE id = $1', [run_id]);
     expect(rows[0]).toMatchObject({ status: 'failed', error: expect.stringMatching(/cancelled/) });
