@@ -94,6 +94,13 @@ describe('npm start', () => {
     url.pathname = `/${name}`;
     const svc = await startService('pipeline', { DATABASE_URL: url.toString(), LOG_LEVEL: 'info' });
     try {
+      // The database is there, and the log says it was made (log lines are written in batches, at most 250 ms late).
+      const { rows } = await db.pool.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+      expect(rows).toHaveLength(1);
+      const deadline = Date.now() + 5000;
+      while (!svc.output().includes('created the database DATABASE_URL names') && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       expect(svc.output()).toContain('created the database DATABASE_URL names');
       expect((await fetch(`${svc.urls.pipeline}/api/ready`)).status).toBe(200);
     } finally {
