@@ -144,6 +144,7 @@ export async function startPipeline(
     pool: db.pool,
     readPool: db.readPool,
     replica: db.replica,
+    transactionPooler: config.database.transactionPooler,
     sourceUrl: source,
     config,
     logger,

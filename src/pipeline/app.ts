@@ -28,6 +28,8 @@ export interface PipelineAppDeps {
   readPool?: Pool;
   /** The replica behind `readPool`, for readiness and metrics. */
   replica?: ReadReplica | null;
+  /** DB_TRANSACTION_POOLER: the pools go through PgBouncer (or another pooler) in transaction mode. */
+  transactionPooler?: boolean;
   /** The source API ingests read from, as `sourceUrl(config)` decides it (config.source.url is not read here). */
   sourceUrl: string;
   config: {
@@ -186,7 +188,7 @@ export async function buildPipelineApp(deps: PipelineAppDeps): Promise<FastifyIn
   }
 
   await app.register(healthRoutes, { pool: deps.pool, replica: deps.replica ?? null });
-  await app.register(customersRoutes, { pool: readPool, maxLimit: 1000 });
+  await app.register(customersRoutes, { pool: readPool, maxLimit: 1000, transactionPooler: deps.transactionPooler });
   await app.register(ingestRoutes, {
     pool: deps.pool,
     readPool,

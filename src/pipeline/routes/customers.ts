@@ -93,8 +93,11 @@ const CustomersQuery = (maxLimit: number) =>
     ),
   });
 
-export const customersRoutes: FastifyPluginAsyncTypebox<{ pool: Pool; maxLimit: number }> = async (app, { pool, maxLimit }) => {
-  const reader = new CustomerReader(pool);
+export const customersRoutes: FastifyPluginAsyncTypebox<{ pool: Pool; maxLimit: number; transactionPooler?: boolean }> = async (
+  app,
+  { pool, maxLimit, transactionPooler },
+) => {
+  const reader = new CustomerReader(pool, { transactionPooler });
   app.get(
     '/api/customers',
     {
