@@ -2,7 +2,7 @@
 // previewed (dry run), undone (revert) — and deletions behind a guard.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Customer } from '../../src/core/customer.js';
-import { INGEST_LOCK_KEY } from '../../src/core/ingest/runs-repository.js';
+import { INGEST_LOCK_KEY, RUN_LOCK_CLASS } from '../../src/core/ingest/runs-repository.js';
 import { buildTestPipeline, startMockSource, type MockSource, type TestPipeline } from '../support/apps.js';
 
 const base = (i: number, over: Partial<Customer> = {}): Customer => ({
@@ -269,10 +269,12 @@ describe('change sets', () => {
     const holder = await pipeline.db.pool.connect();
     try {
       await holder.query('BEGIN');
-      await holder.query('SELECT pg_advisory_xact_lock($1)', [INGEST_LOCK_KEY]);
+      // Held as an ingest holds it: the ingest lock, and the lock naming its run.
+      await holder.query('SELECT pg_advisory_xact_lock($1), pg_advisory_xact_lock($2, 4242)', [INGEST_LOCK_KEY, RUN_LOCK_CLASS]);
       const busy = await revert(1);
       expect(busy.status).toBe(409);
       expect(busy.body.detail).toMatch(/already running/);
+      expect(busy.body.run_id).toBe(4242);
     } finally {
       await holder.query('ROLLBACK');
       holder.release();

@@ -9,7 +9,7 @@ import { refreshPageAnchors } from '../db/customers-repository.js';
 import { revertConflicts } from './changes-repository.js';
 import { IngestConflictError, type IngestResult } from './ingest.js';
 import { REVERT_CHANGES_SQL, applyChangeSet, pruneChangeSets } from './loader.js';
-import { INGEST_LOCK_KEY, createRun, finishRun, runningRunId } from './runs-repository.js';
+import { INGEST_LOCK_KEY, createRun, finishRun, lockHolderRunId, lockRun } from './runs-repository.js';
 
 export interface RevertResult extends IngestResult {
   reverts: number;
@@ -49,7 +49,7 @@ export async function revertRun(
   try {
     await client.query('BEGIN');
     const { rows: lock } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [INGEST_LOCK_KEY]);
-    if (!lock[0]!.locked) throw new IngestConflictError(await runningRunId(pool));
+    if (!lock[0]!.locked) throw new IngestConflictError(await lockHolderRunId(pool));
     await client.query(`SELECT set_config('statement_timeout', '0', true)`);
     if (opts.workMem) await client.query(`SELECT set_config('work_mem', $1, true)`, [opts.workMem]);
     await pruneChangeSets(client, opts.retentionDays);
@@ -89,6 +89,8 @@ export async function revertRun(
     }
 
     const id = await createRun(client, target.source_url, { reverts: runId });
+    // As an ingest does: a conflicting ingest or revert finds this run through pg_locks.
+    await lockRun(client, id);
     const applied = await applyChangeSet(client, REVERT_CHANGES_SQL, id, { allowMassDelete: true, planParam: runId });
     await client.query('UPDATE ingestion_runs SET reverted_by = $2 WHERE id = $1', [runId, id]);
     await refreshPageAnchors(client);

@@ -198,14 +198,6 @@ export async function failAbandonedRuns(db: Queryable): Promise<number> {
   return rowCount ?? 0;
 }
 
-/** The newest run still marked running (the one holding the lock). */
-export async function runningRunId(db: Queryable): Promise<number | null> {
-  const { rows } = await db.query<{ id: number }>(
-    `SELECT id::int AS id FROM ingestion_runs WHERE status = 'running' ORDER BY id DESC LIMIT 1`,
-  );
-  return rows[0]?.id ?? null;
-}
-
 export async function getRun(db: Queryable, id: number): Promise<RunRecord | null> {
   const { rows } = await db.query<RunRecord>(`SELECT ${RUN_COLUMNS} FROM ingestion_runs WHERE id = $1`, [id]);
   return rows[0] ?? null;
