@@ -13,7 +13,8 @@ import { once } from 'node:events';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { validateCustomer } from '../src/core/customer.js';
-import { StagingWriter, mergeStaging, stagingRow, type MergeCounts } from '../src/core/ingest/loader.js';
+import { ROW_COLUMNS, StagingWriter, mergeStaging, stagingRow, type MergeCounts } from '../src/core/ingest/loader.js';
+import { FIELD_TABLE, KEY_FIELD } from '../src/core/fields.js';
 import { loadConfig } from '../src/core/config.js';
 import { PAGE_SIZE, benchRecord } from './variants.js';
 
@@ -54,35 +55,32 @@ export interface FloorResult {
 }
 
 /**
- * BEGIN; stage every page; mergeStaging; then COMMIT (timed: the ingest commits
- * too) or ROLLBACK (untimed: the state stays as it was).
+ * One timed transaction of a floor: BEGIN, the statement timeout lifted (as
+ * the ingest does: the pool's is for reads, and a busy machine takes longer
+ * than it to merge), `work`, then COMMIT (timed: the ingest commits too) or
+ * ROLLBACK (untimed: the state stays as it was). `mark()` returns the seconds
+ * since the start, for the work's own phases.
  */
-export async function runFloor(pool: pg.Pool, pages: CopyPage[], end: 'commit' | 'rollback'): Promise<FloorResult> {
-  const config = loadConfig({});
+async function timedTransaction<T>(
+  pool: pg.Pool,
+  end: 'commit' | 'rollback',
+  work: (client: pg.PoolClient, mark: () => number) => Promise<T>,
+): Promise<T & { seconds: number }> {
   const client = await pool.connect();
   let failed = false;
   try {
     const t0 = performance.now();
+    const mark = () => (performance.now() - t0) / 1000;
     await client.query('BEGIN');
-    // As the ingest does: the pool's statement timeout is for reads (a busy machine takes longer than it to merge).
     await client.query(`SELECT set_config('statement_timeout', '0', true)`);
-    const writer = await StagingWriter.open(client, { workMem: config.ingest.workMem, chunkRows: config.ingest.chunkRows });
-    for (const p of pages) await writer.write(p.rows, p.records);
-    await writer.finish();
-    const t1 = performance.now();
-    // A run of its own, as the ingest's change log needs one (rolled back with the rest, or committed).
-    const run = await client.query<{ id: number }>(
-      `INSERT INTO ingestion_runs (source_url) VALUES ('bench floor') RETURNING id::int AS id`,
-    );
-    const counts = await mergeStaging(client, run.rows[0]!.id);
-    const t2 = performance.now();
+    const result = await work(client, mark);
     if (end === 'commit') await client.query('COMMIT');
-    const seconds = (performance.now() - t0) / 1000;
+    const seconds = mark();
     if (end === 'rollback') await client.query('ROLLBACK');
     // Flush this session's statistics now, so that they do not land in the
     // window in which the next ingest's row writes are counted.
     await client.query('SELECT pg_stat_force_next_flush()');
-    return { seconds, stageSeconds: (t1 - t0) / 1000, mergeSeconds: (t2 - t1) / 1000, counts };
+    return { ...result, seconds };
   } catch (err) {
     failed = true;
     await client.query('ROLLBACK').catch(() => {});
@@ -92,31 +90,38 @@ export async function runFloor(pool: pg.Pool, pages: CopyPage[], end: 'commit' |
   }
 }
 
+/** The product's loader without the pipeline: stage every page, then mergeStaging (with its change log). */
+export async function runFloor(pool: pg.Pool, pages: CopyPage[], end: 'commit' | 'rollback'): Promise<FloorResult> {
+  const config = loadConfig({});
+  return timedTransaction(pool, end, async (client, mark) => {
+    const writer = await StagingWriter.open(client, { workMem: config.ingest.workMem, chunkRows: config.ingest.chunkRows });
+    for (const p of pages) await writer.write(p.rows, p.records);
+    await writer.finish();
+    const stageSeconds = mark();
+    // A run of its own, as the ingest's change log needs one (rolled back with the rest, or committed).
+    const run = await client.query<{ id: number }>(
+      `INSERT INTO ingestion_runs (source_url) VALUES ('bench floor') RETURNING id::int AS id`,
+    );
+    const counts = await mergeStaging(client, run.rows[0]!.id);
+    return { stageSeconds, mergeSeconds: mark() - stageSeconds, counts };
+  });
+}
+
 /** The table of the bare floor: the customers' columns with only their primary key, no index, no trigger. */
 export const BARE_TABLE = 'bare_customers';
 
-const DATA = 'first_name, last_name, email, phone, address, date_of_birth, account_balance, created_at';
-const EXCLUDED = DATA.split(', ')
-  .map((c) => `${c} = EXCLUDED.${c}`)
-  .join(', ');
-const OLD = DATA.split(', ')
-  .map((c) => `t.${c}`)
-  .join(', ');
-const NEW = DATA.split(', ')
-  .map((c) => `EXCLUDED.${c}`)
-  .join(', ');
+// The record's columns, from the field table (the key first).
+const DATA_FIELDS = FIELD_TABLE.filter((f) => f.name !== KEY_FIELD).map((f) => f.name);
+const DATA = DATA_FIELDS.join(', ');
+const EXCLUDED = DATA_FIELDS.map((c) => `${c} = EXCLUDED.${c}`).join(', ');
+const OLD = DATA_FIELDS.map((c) => `t.${c}`).join(', ');
+const NEW = DATA_FIELDS.map((c) => `EXCLUDED.${c}`).join(', ');
+const BARE_COLUMNS = FIELD_TABLE.map(
+  (f) => `${f.name} ${f.column}${f.name === KEY_FIELD ? ' PRIMARY KEY' : f.required ? ' NOT NULL' : ''}`,
+).join(', ');
 
 export async function createBareTable(pool: pg.Pool): Promise<void> {
-  await pool.query(`CREATE TABLE IF NOT EXISTS ${BARE_TABLE} (
-    customer_id     varchar(50)  PRIMARY KEY,
-    first_name      varchar(100) NOT NULL,
-    last_name       varchar(100) NOT NULL,
-    email           varchar(255) NOT NULL,
-    phone           varchar(20),
-    address         text,
-    date_of_birth   date,
-    account_balance numeric(15,2),
-    created_at      timestamp)`);
+  await pool.query(`CREATE TABLE IF NOT EXISTS ${BARE_TABLE} (${BARE_COLUMNS})`);
 }
 
 /**
@@ -125,8 +130,8 @@ export async function createBareTable(pool: pg.Pool): Promise<void> {
  * DO UPDATE ... WHERE ... IS DISTINCT FROM (an unchanged row is not written),
  * in one transaction. Into `bare_customers` (only its primary key: the bare
  * floor) or into `customers` itself, with every query index and trigger the
- * product has (the same-schema floor). The same COPY text as the ingest
- * streams; the same work_mem.
+ * product has (the same-schema floor). The same COPY text (into a table of
+ * the staging's columns) as the ingest streams; the same work_mem.
  */
 export async function runPlainFloor(
   pool: pg.Pool,
@@ -135,38 +140,21 @@ export async function runPlainFloor(
   end: 'commit' | 'rollback',
 ): Promise<{ seconds: number; copySeconds: number; mergeSeconds: number; written: number }> {
   const config = loadConfig({});
-  const client = await pool.connect();
-  let failed = false;
-  try {
-    const t0 = performance.now();
-    await client.query('BEGIN');
-    await client.query(`SELECT set_config('work_mem', $1, true), set_config('statement_timeout', '0', true)`, [config.ingest.workMem]);
-    await client.query(`CREATE TEMP TABLE floor_in (
-      page int, pos int, customer_id text, first_name text, last_name text, email text, phone text, address text,
-      date_of_birth date, account_balance numeric(15,2), created_at timestamp, payload text, reasons text[]) ON COMMIT DROP`);
+  return timedTransaction(pool, end, async (client, mark) => {
+    await client.query(`SELECT set_config('work_mem', $1, true)`, [config.ingest.workMem]);
+    await client.query(`CREATE TEMP TABLE floor_in (${ROW_COLUMNS}) ON COMMIT DROP`);
     const copy = client.query(copyFrom('COPY floor_in FROM STDIN'));
     for (const p of pages) if (!copy.write(p.rows)) await once(copy, 'drain');
     const done = once(copy, 'finish');
     copy.end();
     await done;
-    const t1 = performance.now();
+    const copySeconds = mark();
     const { rowCount } = await client.query(
       `INSERT INTO ${table} AS t (customer_id, ${DATA})
        SELECT customer_id, ${DATA} FROM floor_in
        ON CONFLICT (customer_id) DO UPDATE SET ${EXCLUDED}
        WHERE (${OLD}) IS DISTINCT FROM (${NEW})`,
     );
-    const t2 = performance.now();
-    if (end === 'commit') await client.query('COMMIT');
-    const seconds = (performance.now() - t0) / 1000;
-    if (end === 'rollback') await client.query('ROLLBACK');
-    await client.query('SELECT pg_stat_force_next_flush()');
-    return { seconds, copySeconds: (t1 - t0) / 1000, mergeSeconds: (t2 - t1) / 1000, written: rowCount ?? 0 };
-  } catch (err) {
-    failed = true;
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release(failed);
-  }
+    return { copySeconds, mergeSeconds: mark() - copySeconds, written: rowCount ?? 0 };
+  });
 }

@@ -17,7 +17,7 @@ export const KEYS_TABLE = 'ingest_keys';
 export const ROWS_TABLE = 'ingest_rows';
 
 /** A staged record: its place, its fields (fields.ts), and for a rejected one its payload and reasons. */
-const ROW_COLUMNS = `
+export const ROW_COLUMNS = `
   page     integer NOT NULL,
   pos      integer NOT NULL,
   ${FIELD_TABLE.map((f) => `${f.name} ${stagingType(f)}`).join(',\n  ')},
