@@ -8,6 +8,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ConfigError, loadConfig, PACKAGE_ROOT, type Config } from './core/config.js';
 import { CliError, EXIT, printJson } from './cli/output.js';
 import type { Mode } from './serve.js';
+import type { IngestCommandOptions } from './cli/ingest.js';
 
 // Each command loads what it needs when it runs: `--help` stays instant.
 const commands = {
@@ -107,20 +108,10 @@ export function buildProgram(): Command {
       '\nWithout --url the ingest runs in this process on the database the settings name (DATABASE_URL, else the\n' +
         'embedded PostgreSQL). Exit codes: 0 the run succeeded, 1 it failed, 2 usage or settings, 3 another ingest runs.',
     )
-    .action(
-      async (opts: {
-        url?: string;
-        source?: string;
-        apiKey?: string;
-        json?: boolean;
-        dryRun?: boolean;
-        deleteMissing?: boolean;
-        allowMassDelete?: boolean;
-      }) => {
-        jsonMode = opts.json === true;
-        await (await commands.ingest()).ingestCommand(config(), opts);
-      },
-    );
+    .action(async (opts: IngestCommandOptions) => {
+      jsonMode = opts.json === true;
+      await (await commands.ingest()).ingestCommand(config(), opts);
+    });
 
   program
     .command('runs')

@@ -14,9 +14,9 @@ import {
 import { IngestConflictError } from '../core/ingest/ingest.js';
 import { revertRun, type RevertResult } from '../core/ingest/revert.js';
 import { getRun } from '../core/ingest/runs-repository.js';
-import { explainDatabaseError, openCliDatabase } from './database.js';
 import { CliError, EXIT, duration, keyValues, out, paint, printJson, table, truncate } from './output.js';
-import { PipelineClient, type PageOf } from './remote.js';
+import type { PageOf } from './remote.js';
+import { read } from './records.js';
 
 interface Options {
   url?: string;
@@ -26,18 +26,6 @@ interface Options {
 interface PageOptions extends Options {
   limit: number;
   page: number;
-}
-
-type Db = Awaited<ReturnType<typeof openCliDatabase>>;
-
-async function on<T>(config: Config, opts: Options, remote: (c: PipelineClient) => Promise<T>, local: (db: Db) => Promise<T>): Promise<T> {
-  if (opts.url) return remote(new PipelineClient(opts.url, opts.apiKey ?? config.security.apiKey ?? null));
-  const db = await openCliDatabase(config);
-  try {
-    return await local(db).catch(explainDatabaseError);
-  } finally {
-    await db.close();
-  }
 }
 
 const show = (v: unknown) => (v === null || v === undefined ? '∅' : typeof v === 'string' ? v : JSON.stringify(v));
@@ -64,7 +52,7 @@ function pageLine(page: PageOf<unknown>, what: string): string {
 
 export async function changesCommand(config: Config, runId: number, opts: PageOptions & { change?: ChangeKind }): Promise<void> {
   const change = opts.change ?? null;
-  const page = await on<PageOf<CustomerChange> & { dry_run?: boolean; changes_pruned_at?: string | null }>(
+  const page = await read<PageOf<CustomerChange> & { dry_run?: boolean; changes_pruned_at?: string | null }>(
     config,
     opts,
     (c) => c.changes(runId, change, opts.page, opts.limit),
@@ -97,7 +85,7 @@ export async function changesCommand(config: Config, runId: number, opts: PageOp
 }
 
 export async function historyCommand(config: Config, customerId: string, opts: PageOptions): Promise<void> {
-  const page = await on<PageOf<HistoryEntry>>(
+  const page = await read<PageOf<HistoryEntry>>(
     config,
     opts,
     (c) => c.history(customerId, opts.page, opts.limit),
@@ -121,7 +109,7 @@ export async function historyCommand(config: Config, customerId: string, opts: P
 }
 
 export async function revertCommand(config: Config, runId: number, opts: Options): Promise<void> {
-  const result = await on<RevertResult>(
+  const result = await read<RevertResult>(
     config,
     opts,
     (c) => c.revert(runId),

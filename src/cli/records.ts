@@ -15,10 +15,10 @@ interface ReadOptions {
   json?: boolean;
 }
 
-/** Runs a read on the pipeline's API (--url) or on its database. */
-async function read<T>(
+/** Runs a command on the pipeline's API (--url) or on its database (the CLI's `runs`, `rejected`, `changes`, `history`, `revert`). */
+export async function read<T>(
   config: Config,
-  opts: ReadOptions,
+  opts: { url?: string; apiKey?: string },
   remote: (c: PipelineClient) => Promise<T>,
   local: (db: Awaited<ReturnType<typeof openCliDatabase>>) => Promise<T>,
 ): Promise<T> {
