@@ -28,10 +28,13 @@ export interface ProgressView {
 const round1 = (n: number) => Math.round(n * 10) / 10;
 
 /**
- * Merge time per record fetched when no run has measured it yet (a first
- * ingest of 200,000 records into an empty table, 2 shared cores: about 3 s).
+ * Merge time per record fetched when no run has measured it yet: the merge
+ * of a first ingest into an empty table, the slowest kind (`npm run bench`,
+ * 2 shared cores: the loader floor's merge of 200,000 records took 4.9 s;
+ * an unchanged re-ingest's takes a tenth of that, and once a run has
+ * succeeded its own figure is used).
  */
-export const DEFAULT_MERGE_MS_PER_RECORD = 0.015;
+export const DEFAULT_MERGE_MS_PER_RECORD = 0.025;
 
 /** Rate and ETA from the counts so far, the time since the run started, and the merge rate of the last run. */
 export function progressView(
